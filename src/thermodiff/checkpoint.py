@@ -1,0 +1,120 @@
+"""Checkpoints: tensors in safetensors (never pickles), written atomically.
+
+One file holds the model, its exponential moving average and the optimizer state; its
+metadata says what it is (a foreign or truncated file gives a CheckpointError, not a crash).
+A write goes to a temporary file that replaces the old one only once complete, so a crash
+mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT = "thermodiff-checkpoint"
+VERSION = "1"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    step: int
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    ema_updates: int
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, scalars = {}, {}
+    for idx, entries in state["state"].items():
+        for key, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer.{idx}.{key}"] = value.detach().contiguous().cpu()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = value
+    for name, value in meta["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(path: Path, step: int, model: torch.nn.Module, ema: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer, ema_updates: int) -> None:
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors.update({f"ema.{k}": v.detach().contiguous().cpu() for k, v in ema.state_dict().items()})
+    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+    tensors.update(opt_tensors)
+    metadata = {"format": FORMAT, "version": VERSION, "step": str(step),
+                "ema_updates": str(ema_updates), "optimizer": json.dumps(opt_meta)}
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file(tensors, str(tmp), metadata=metadata)
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path} is truncated or not a safetensors file ({err})") from None
+    if metadata.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a thermodiff checkpoint (no '{FORMAT}' marker)")
+    if metadata.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {metadata.get('version')}; this thermodiff reads {VERSION}")
+    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optimizer": {}}
+    for name, value in tensors.items():
+        head, _, rest = name.partition(".")
+        if head not in groups:
+            raise CheckpointError(f"{path}: unexpected tensor {name!r}")
+        groups[head][rest if head != "optimizer" else name] = value
+    return Checkpoint(
+        step=int(metadata["step"]),
+        model=groups["model"],
+        ema=groups["ema"],
+        optimizer=_unflatten_optimizer(groups["optimizer"], json.loads(metadata["optimizer"])),
+        ema_updates=int(metadata["ema_updates"]),
+    )
+
+
+def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Load weights, turning a mismatch into a CheckpointError."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{path} does not fit this run's model configuration: {first}") from None

@@ -1,0 +1,313 @@
+"""The command line: a thin layer over train, evaluate, sampling and plots.
+
+Options for the model and the training loop are generated from the configuration dataclasses,
+so their defaults and help texts live in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import distributed
+from .checkpoint import CheckpointError
+from .config import ConfigError, add_arguments, given, override
+from .data import BUILTINS, DataConfig, DataError, load_dataset, load_file
+from .data.builtin import resolve
+from .evaluate import EvalConfig, evaluate
+from .networks import MLPConfig
+from .process import DiffusionConfig
+from .report import describe, evaluation_record
+from .run import ModelConfig, Run, RunConfig
+from .train import TrainCallbacks, Outcome, train
+from .train_config import TrainConfig
+
+EPILOG = """\
+examples:
+  thermodiff demo
+  thermodiff train swissroll --out runs/sr
+  thermodiff train mydata.npy --out runs/mine --steps 20000 --seed 0
+  thermodiff evaluate runs/mine --json
+  thermodiff sample runs/mine --n 5000 --out samples.npy
+  thermodiff plot runs/sr --out fig.png
+  torchrun --nproc_per_node 2 -m thermodiff train swissroll --out runs/ddp
+"""
+
+USER_ERRORS = (DataError, ConfigError, CheckpointError, ValueError, FileNotFoundError)
+
+
+def _builtin_help() -> str:
+    return "; ".join(f"{name}: {b.description}" for name, b in BUILTINS.items())
+
+
+# -- train ------------------------------------------------------------------------------------
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model (or continue one with --resume)",
+                       description="Train a diffusion probabilistic model by gradient ascent on the bound K.",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("data", help=f"a .npy/.npz/.csv file of shape (examples, dimensions), or a built-in: {_builtin_help()}")
+    p.add_argument("--out", required=True, type=Path, help="run directory to create (or to continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="stop cleanly after this many minutes of training (checkpoint and held-out evaluation kept)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_arguments(p, DataConfig, "data")
+    add_arguments(p, DiffusionConfig, "diffusion")
+    add_arguments(p, ModelConfig, "network")
+    add_arguments(p, MLPConfig, "MLP network")
+    add_arguments(p, TrainConfig, "training")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        data=DataConfig(source=args.data, **given(DataConfig, args)),
+        diffusion=DiffusionConfig(**given(DiffusionConfig, args)),
+        model=ModelConfig(mlp=MLPConfig(**given(MLPConfig, args)), **given(ModelConfig, args)),
+        train=TrainConfig(**given(TrainConfig, args)),
+    )
+
+
+RESUMABLE = {"steps", "eval_every", "eval_examples", "checkpoint_every"}
+
+
+def resumed_run(args: argparse.Namespace) -> Run:
+    run = Run.open(args.out)
+    changed = {k for cls in (DataConfig, DiffusionConfig, ModelConfig, MLPConfig, TrainConfig) for k in given(cls, args)}
+    if args.data != run.config.data.source:
+        raise ConfigError(f"{args.out} was trained on {run.config.data.source!r}, not {args.data!r}")
+    fixed = changed - RESUMABLE
+    if fixed:
+        raise ConfigError(f"--resume keeps the run's settings; these cannot change: {', '.join(sorted(fixed))}")
+    return run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
+                                     override(run.config.train, given(TrainConfig, args))))
+
+
+class ProgressBar(TrainCallbacks):
+    """A tqdm bar with the running bound and the latest held-out bound."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        self.heldout = ""
+
+    def on_start(self, step: int, total: int) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def on_step(self, step: int, running_K: float) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if step % 25 == 0:
+                self.bar.set_postfix_str(f"K~{running_K:.3f} bits{self.heldout}", refresh=False)
+
+    def on_eval(self, step: int, summary: dict) -> None:
+        self.heldout = f", held-out K {summary['K']:.3f}+-{summary['stderr']:.3f}"
+
+    def on_end(self, outcome: Outcome) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    ctx = distributed.init(args.device)
+    try:
+        if ctx.is_main:
+            run = prepare_run(args)
+        distributed.barrier(ctx)
+        if not ctx.is_main:
+            run = Run.open(args.out)
+            if args.resume:
+                run = resumed_run(args)
+        outcome = train(run, ctx, ProgressBar(ctx.is_main), args.time_limit)
+        if ctx.is_main:
+            report_training(run, outcome)
+    finally:
+        distributed.shutdown(ctx)
+    return 0
+
+
+def prepare_run(args: argparse.Namespace) -> Run:
+    if args.resume:
+        run = resumed_run(args)
+        run.save_config()
+        return run
+    if (args.out / "config.json").exists():
+        raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it, or choose another --out")
+    config = config_from_args(args)
+    return Run.create(args.out, config, load_dataset(config.data))
+
+
+def report_training(run: Run, outcome: Outcome) -> None:
+    how = {"steps": "reached the step count", "time": "reached the time limit", "interrupt": "interrupted"}[outcome.stopped_by]
+    print(f"trained {run.path}: {outcome.step} steps in {outcome.seconds / 60:.1f} min ({how}); checkpoint saved")
+    if outcome.evaluation is not None:
+        record = json.loads(run.evaluation_path.read_text())
+        print("held-out evaluation:")
+        for line in describe(record):
+            print("  " + line)
+
+
+# -- evaluate ---------------------------------------------------------------------------------
+def add_evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="estimate the bound K on held-out or other data",
+                       description="Estimate the lower bound K on log-likelihood without bias, with its standard error.")
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--data", default=None, help="score this file (or built-in) instead of the run's held-out split, in the run's normalization")
+    p.add_argument("--npz-key", default=None, help="which array of an .npz --data file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--per-example", type=Path, default=None, metavar="FILE.npy",
+                   help="also write one bound per example (bits, data coordinates: their mean is K_data)")
+    p.add_argument("--max-examples", type=int, default=None, help="score at most this many examples")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_arguments(p, EvalConfig, "estimator")
+
+
+def evaluation_data(run: Run, args: argparse.Namespace):
+    """(examples, log-density or None, reference) for --data or the held-out split."""
+    if args.data is None:
+        found = resolve(run.config.data.source)
+        density = load_dataset(run.config.data).log_density if found and found[0].log_density else None
+        reference = found[0].reference if found else {}
+        return run.heldout(), density, reference
+    found = resolve(args.data)
+    if found is not None:
+        dataset = load_dataset(DataConfig(source=args.data, data_seed=run.config.data.data_seed + 1))
+        x, density, reference = dataset.x, dataset.log_density, dataset.reference
+    else:
+        x, density, reference = load_file(args.data, args.npz_key), None, {}
+    if tuple(x.shape[1:]) != run.data_shape:
+        raise DataError(f"{args.data} has examples of shape {tuple(x.shape[1:])}; the run was trained on {run.data_shape}")
+    return x, density, reference
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    run = Run.open(args.run)
+    model = run.load_model().to(torch.device(args.device) if args.device else distributed.default_device())
+    x, density, reference = evaluation_data(run, args)
+    if args.max_examples is not None:
+        x = x[: args.max_examples]
+    evaluation = evaluate(model, x, run.normalization, EvalConfig(**given(EvalConfig, args)), log_density=density)
+    record = evaluation_record(evaluation, reference)
+    record["data"] = args.data or "heldout"
+    if args.per_example is not None:
+        np.save(args.per_example, evaluation.per_example_data())
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print("\n".join(describe(record)))
+    return 0
+
+
+# -- sample and plot --------------------------------------------------------------------------
+def add_sample_parser(sub) -> None:
+    p = sub.add_parser("sample", help="draw exact samples from the model", description="Ancestral sampling from the reverse process.")
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument("--out", type=Path, required=True, help="output .npy (data coordinates)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sampling import sample
+
+    if args.n < 1:
+        raise ValueError(f"--n must be at least 1, got {args.n}")
+    run = Run.open(args.run)
+    device = torch.device(args.device) if args.device else distributed.default_device()
+    model = run.load_model().to(device)
+    z, _ = sample(model, run.data_shape, args.n, torch.Generator(device=device).manual_seed(args.seed), device)
+    np.save(args.out, run.normalization.inverse(z.cpu().numpy()))
+    print(f"wrote {args.n} samples to {args.out}")
+    return 0
+
+
+PLOTS = ("trajectories", "entropy")
+
+
+def add_plot_parser(sub) -> None:
+    p = sub.add_parser("plot", help="draw the paper's figures for a run",
+                       description="trajectories: forward and reverse trajectories with the drift (paper Fig. 1); "
+                                   "entropy: eq. 24's bounds on each reverse step's entropy with the learned kernel's.")
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--out", type=Path, required=True, help="output image (.png)")
+    p.add_argument("--kind", choices=PLOTS, default="trajectories", help="which figure (default trajectories)")
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import figure_entropy, figure_trajectories
+
+    run = Run.open(args.run)
+    if args.kind == "trajectories":
+        if int(np.prod(run.data_shape)) < 2:
+            raise DataError("the trajectory figure needs at least two dimensions")
+        figure_trajectories(run, args.out)
+    else:
+        figure_entropy(run, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+# -- demo -------------------------------------------------------------------------------------
+def add_demo_parser(sub) -> None:
+    p = sub.add_parser("demo", help="train on the built-in Swiss roll, report the bound against the truth, draw figures",
+                       description="The main job on a built-in default: about 5 minutes of training on the Swiss "
+                                   "roll, the bound next to the true log-likelihood, and the paper's figures.")
+    p.add_argument("--out", type=Path, default=Path("."), help="directory for the figures and the run (default .)")
+    p.add_argument("--time-limit", type=float, default=5.0, metavar="MINUTES", help="training time (default 5)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .plots import figure_entropy, figure_trajectories
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    run_dir = next(args.out / name for name in (f"demo-run{'' if i == 0 else f'-{i + 1}'}" for i in range(1000))
+                   if not (args.out / name).exists())
+    config = RunConfig(DataConfig(source="swissroll"), DiffusionConfig(), ModelConfig(), TrainConfig())
+    run = Run.create(run_dir, config, load_dataset(config.data))
+    print(f"training on the Swiss roll for up to {args.time_limit:g} minutes; run directory {run_dir}", flush=True)
+    started = time.monotonic()
+    outcome = train(run, distributed.init(), ProgressBar(True), args.time_limit)
+    report_training(run, outcome)
+    for kind, draw in (("trajectories", figure_trajectories), ("entropy", figure_entropy)):
+        path = args.out / f"swissroll_{kind}.png"
+        draw(run, path)
+        print(f"wrote {path}")
+    print(f"demo finished in {(time.monotonic() - started) / 60:.1f} min")
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thermodiff",
+        description="Diffusion probabilistic models (Sohl-Dickstein et al. 2015): train on your data, sample "
+                    "exactly, and get a lower bound on log-likelihood in bits with its standard error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (add_demo_parser, add_train_parser, add_evaluate_parser, add_sample_parser, add_plot_parser):
+        add(sub)
+    return parser
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "plot": cmd_plot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except USER_ERRORS as err:
+        if os.environ.get("THERMODIFF_DEBUG"):
+            raise
+        print(f"thermodiff {args.command}: error: {err}", file=sys.stderr)
+        return 2

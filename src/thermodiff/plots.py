@@ -1,0 +1,97 @@
+"""Figures. Functions here draw arrays they are given; ``figure_*`` gather those arrays from a
+run first. No math of the model lives here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .run import Run  # noqa: E402
+from .sampling import drift, forward_states, reverse_entropy, sample  # noqa: E402
+
+
+def draw_trajectories(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray],
+                      drifts: dict[int, tuple[np.ndarray, np.ndarray]], T: int, path: Path) -> None:
+    """The paper's Figure 1: rows forward q(x_t), reverse p(x_t), drift mu(x_t) - x_t; columns t."""
+    steps = sorted(forward)
+    fig, axes = plt.subplots(3, len(steps), figsize=(3.2 * len(steps), 9.6), squeeze=False)
+    lim = 1.05 * max(np.abs(forward[0][:, :2]).max(), 2.5)
+    for j, t in enumerate(steps):
+        for row, states, label in ((0, forward, "q"), (1, reverse, "p")):
+            ax = axes[row, j]
+            ax.scatter(states[t][:, 0], states[t][:, 1], s=1.5, alpha=0.4, color="C0" if row == 0 else "C3")
+            ax.set_title(f"{label}(x_{{{t}}})" if t else f"{label}(x_0)" + (" data" if row == 0 else " samples"))
+        ax = axes[2, j]
+        grid, vec = drifts[t]
+        ax.quiver(grid[:, 0], grid[:, 1], vec[:, 0], vec[:, 1], color="C2", angles="xy")
+        ax.set_title(f"mu(x_{{{t}}}) - x_{{{t}}}")
+        for ax in axes[:, j]:
+            ax.set_xlim(-lim, lim)
+            ax.set_ylim(-lim, lim)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("forward diffusion")
+    axes[1, 0].set_ylabel("reverse (the model)")
+    axes[2, 0].set_ylabel("drift of the reverse step")
+    fig.suptitle(f"Forward and reverse trajectories (T = {T}; first two dimensions, normalized)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_entropy(lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
+    """Eq. 24's bounds on H_q(X_{t-1}|X_t) per dimension, with the learned reverse kernel's entropy."""
+    t = np.arange(1, lower.size + 1)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    finite = np.isfinite(lower)
+    ax.fill_between(t[finite], lower[finite], upper[finite], color="0.85", label="eq. 24 bounds on H_q(X_{t-1}|X_t)")
+    ax.plot(t, upper, color="0.4", lw=1)
+    ax.plot(t[finite], lower[finite], color="0.4", lw=1)
+    ax.plot(t, model, color="C3", lw=1.5, label="entropy of the learned p(x_{t-1}|x_t)")
+    ax.set_xscale("log")
+    ax.set_xlabel("step t")
+    ax.set_ylabel("nats per dimension")
+    ax.legend(loc="lower right")
+    ax.set_title("Bounds on entropy production per reverse step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _steps(T: int) -> list[int]:
+    return sorted({0, T // 10, T // 2, T})
+
+
+def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> None:
+    model = run.load_model()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
+    steps = _steps(model.T)
+    forward = forward_states(model, x0, steps, gen)
+    _, reverse = sample(model, run.data_shape, n, gen, device, keep=steps)
+    lim = 1.05 * max(float(x0[:, :2].abs().max()), 2.5)
+    axis = torch.linspace(-lim, lim, 17, dtype=torch.float64, device=device)
+    grid = torch.cartesian_prod(axis, axis)
+    if x0.shape[1] > 2:  # other dimensions at their mean (zero)
+        grid = torch.cat([grid, torch.zeros(grid.shape[0], x0.shape[1] - 2, dtype=grid.dtype, device=device)], 1)
+    drifts = {t: (grid.cpu().numpy(), drift(model, grid, max(t, 1)).cpu().numpy()) for t in steps}
+    draw_trajectories({t: v.cpu().numpy() for t, v in forward.items()},
+                      {t: v.cpu().numpy() for t, v in reverse.items()}, drifts, model.T, path)
+
+
+def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0) -> None:
+    model = run.load_model()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
+    lower, upper = model.process.entropy_bounds(model.process.table())
+    draw_entropy(lower.detach().cpu().numpy(), upper.detach().cpu().numpy(),
+                 reverse_entropy(model, x0, gen).numpy(), path)

@@ -1,0 +1,44 @@
+"""Evaluation results as records (JSON) and as text for people. No math here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .checkpoint import atomic_write_bytes
+from .evaluate import Evaluation
+from .run import Run
+
+
+def evaluation_record(evaluation: Evaluation, reference: dict[str, Any] | None = None, step: int | None = None,
+                      units: str = "bits/example") -> dict[str, Any]:
+    record = evaluation.summary(units)
+    if step is not None:
+        record["step"] = step
+    if reference:
+        record["reference"] = reference
+    return record
+
+
+def write_evaluation(run: Run, record: dict[str, Any]) -> None:
+    atomic_write_bytes(run.evaluation_path, json.dumps(record, indent=2).encode())
+
+
+def describe(record: dict[str, Any]) -> list[str]:
+    """Lines a person reads: the bound, its uncertainty, and the truth where it is known."""
+    u = record["units"]
+    lines = [
+        f"K (lower bound on log-likelihood, z-scored data) = {record['K']:.4f} +- {record['stderr']:.4f} {u}",
+        f"K in the data's own coordinates              = {record['K_data']:.4f} {u}",
+        f"K - L_null                                   = {record['K_minus_L_null']:.4f} {u}",
+        f"eq. 14 on the same draws (not a strict bound)  = {record['K_eq14']:.4f} {u}",
+        f"{record['n_examples']} examples, estimator {record['estimator']}, {record['trajectories']} draws each;"
+        f" Monte Carlo error per example ~{record['mc_stderr_per_example']:.3f} bits",
+    ]
+    if "true_log_likelihood" in record:
+        lines.append(f"true log-likelihood (z-scored)               = {record['true_log_likelihood']:.4f} {u}")
+        lines.append(f"gap (truth - K)                              = {record['gap']:.4f} +- {record['gap_stderr']:.4f} {u}")
+    reference = record.get("reference") or {}
+    if "paper_K" in reference:
+        lines.append(f"paper's K for reference: {reference['paper_K']} {u} ({reference.get('note', '')})")
+    return lines

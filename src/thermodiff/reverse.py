@@ -1,0 +1,89 @@
+"""Reverse kernels p(x_{t-1} | x_t) = N(mu, diag Sigma): how network outputs become (mu, Sigma).
+
+The network gives two numbers per data dimension, z_mu and z_Sigma. Both mean and
+covariance are learned; the parameterizations differ in what the network has to output.
+
+- ``paper`` (Sohl-Dickstein et al. 2015, App. D, eqs. 64-65):
+  Sigma = sigmoid(z_Sigma + logit(beta_t)),  mu = (x_t - z_mu)(1 - Sigma) + z_mu.
+- ``posterior``: the network predicts the data, x0_hat = sqrt(alpha_bar_t) x_t +
+  sqrt(1 - alpha_bar_t) z_mu (a skip path: z_mu = 0 is the best linear guess for unit-variance
+  data, and z_mu has unit scale at every t), and the mean is that of the exact Gaussian
+  posterior, mu = mu_tilde(x_t, x0_hat). The log-variance is interpolated between log
+  beta_tilde_t and log beta_t with an unconstrained weight v = 1/2 + z_Sigma (the true reverse
+  variance lies between them for small steps; Nichol & Dhariwal 2021 use the same form).
+  At t = 1 beta_tilde_1 = 0, so the decoder p(x_0 | x_1) has log Sigma = log beta_1 + z_Sigma.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import torch
+from torch import Tensor
+
+from .gaussian import at, posterior_coefficients
+from .schedule import ScheduleTable
+
+# logit(beta_t) is infinite at beta_T = 1 (the paper's schedule); clamp it to a finite range.
+_LOGIT_CLAMP = 12.0
+
+
+class Parameterization(str, Enum):
+    PAPER = "paper"
+    POSTERIOR = "posterior"
+
+
+@dataclass(frozen=True)
+class ReverseGaussian:
+    """p(x_{t-1} | x_t) = N(mean, diag exp(log_var)); float64, shapes (B, *shape)."""
+
+    mean: Tensor
+    log_var: Tensor
+    x0_hat: Tensor | None = None  # the data prediction, where the parameterization has one
+
+
+def paper_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
+    """Eqs. 64-65: Sigma = sigmoid(z_Sigma + logit beta_t), mu = (x_t - z_mu)(1 - Sigma) + z_mu."""
+    beta = at(table.beta, t, xt)
+    logit_beta = (torch.log(beta) - torch.log1p(-beta)).clamp(-_LOGIT_CLAMP, _LOGIT_CLAMP)
+    a = z_sigma + logit_beta
+    sigma = torch.sigmoid(a)
+    mean = (xt - z_mu) * (1.0 - sigma) + z_mu
+    return ReverseGaussian(mean=mean, log_var=torch.nn.functional.logsigmoid(a))
+
+
+def x0_prediction(z_mu: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+    """x0_hat = sqrt(alpha_bar_t) x_t + sqrt(1 - alpha_bar_t) z_mu (skip path plus scaled output)."""
+    return at(table.alpha_bar, t, xt).sqrt() * xt + at(table.one_minus_alpha_bar, t, xt).sqrt() * z_mu
+
+
+def reverse_log_var_range(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    """(log lower, log upper) per t for the interpolated variance; t = 1 gets log beta_1 -/+ 1/2."""
+    log_beta = torch.log(table.beta)
+    lo = torch.log(table.beta_tilde.clamp(min=torch.finfo(table.beta.dtype).tiny))
+    lo = torch.cat([lo[:1], log_beta[1:2] - 0.5, lo[2:]])
+    hi = torch.cat([log_beta[:1], log_beta[1:2] + 0.5, log_beta[2:]])
+    return lo, hi
+
+
+def posterior_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
+    """mu = mu_tilde(x_t, x0_hat); log Sigma = lo + (1/2 + z_Sigma)(hi - lo)."""
+    x0_hat = x0_prediction(z_mu, xt, t, table)
+    c_x0, c_xt = posterior_coefficients(table)
+    # at t = 1, c_x0 = 1 and c_xt = 0: the decoder's mean is x0_hat itself
+    mean = at(c_x0, t, xt) * x0_hat + at(c_xt, t, xt) * xt
+    lo, hi = reverse_log_var_range(table)
+    log_var = at(lo, t, xt) + (0.5 + z_sigma) * (at(hi, t, xt) - at(lo, t, xt))
+    return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
+
+
+def reverse_gaussian(
+    kind: Parameterization, z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable
+) -> ReverseGaussian:
+    """Dispatch on the parameterization (an enum, validated where configuration enters)."""
+    if kind is Parameterization.PAPER:
+        return paper_reverse(z_mu, z_sigma, xt, t, table)
+    if kind is Parameterization.POSTERIOR:
+        return posterior_reverse(z_mu, z_sigma, xt, t, table)
+    raise ValueError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")

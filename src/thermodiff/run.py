@@ -1,0 +1,149 @@
+"""A run directory: everything needed to continue, evaluate and sample a trained model.
+
+    config.json             configuration, data source and fingerprint, normalization (JSON)
+    heldout.npy             held-out examples, in the data's own coordinates
+    checkpoint.safetensors  model, moving average, optimizer (see checkpoint.py)
+    metrics.jsonl           training log: one JSON object per periodic evaluation
+    evaluation.json         the final held-out evaluation
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint, load_state
+from .config import ConfigError, coerce_enums, from_dict, option, to_dict
+from .data import DataConfig, Dataset, Normalization, fingerprint, fit, split
+from .model import DiffusionModel
+from .networks import MLPConfig, NetworkKind, make_network
+from .process import DiffusionConfig, make_process
+from .train_config import TrainConfig
+
+RUN_FORMAT = "thermodiff-run"
+RUN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network, and its settings."""
+
+    network: NetworkKind = option(NetworkKind.MLP, "network architecture")
+    mlp: MLPConfig = option(MLPConfig(), "MLP settings", cli=False)
+
+    def __post_init__(self) -> None:
+        coerce_enums(self)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig
+    diffusion: DiffusionConfig
+    model: ModelConfig
+    train: TrainConfig
+
+
+def build_model(config: RunConfig, data_shape: tuple[int, ...]) -> DiffusionModel:
+    process = make_process(config.diffusion)
+    network = make_network(config.model.network, config.model.mlp, data_shape, process.out_channels, config.diffusion.T)
+    return DiffusionModel(process, network)
+
+
+class Run:
+    """A run directory on disk and what it records."""
+
+    def __init__(self, path: Path, config: RunConfig, normalization: Normalization, data_shape: tuple[int, ...],
+                 data_fingerprint: str, n_examples: int):
+        self.path = Path(path)
+        self.config = config
+        self.normalization = normalization
+        self.data_shape = data_shape
+        self.data_fingerprint = data_fingerprint
+        self.n_examples = n_examples
+
+    # -- files ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / "checkpoint.safetensors"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def evaluation_path(self) -> Path:
+        return self.path / "evaluation.json"
+
+    def heldout(self) -> np.ndarray:
+        return np.load(self.path / "heldout.npy", allow_pickle=False)
+
+    def has_checkpoint(self) -> bool:
+        return self.checkpoint_path.exists()
+
+    def checkpoint(self) -> Checkpoint:
+        return load_checkpoint(self.checkpoint_path)
+
+    # -- creating and opening -------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path, config: RunConfig, dataset: Dataset) -> "Run":
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        train_x, heldout_x = split(dataset.x, config.data.heldout_fraction, config.data.data_seed)
+        run = cls(path, config, fit(train_x, config.data.normalization), dataset.shape, fingerprint(dataset.x), dataset.x.shape[0])
+        np.save(path / "heldout.npy", heldout_x)
+        run.save_config()
+        return run
+
+    def save_config(self) -> None:
+        record = {
+            "format": RUN_FORMAT,
+            "version": RUN_VERSION,
+            "config": {k: to_dict(getattr(self.config, k)) for k in ("data", "diffusion", "model", "train")},
+            "data_shape": list(self.data_shape),
+            "data_fingerprint": self.data_fingerprint,
+            "n_examples": self.n_examples,
+            "normalization": self.normalization.to_json(),
+        }
+        atomic_write_bytes(self.path / "config.json", json.dumps(record, indent=2).encode())
+
+    @classmethod
+    def open(cls, path: Path) -> "Run":
+        path = Path(path)
+        config_path = path / "config.json"
+        if not config_path.exists():
+            raise ConfigError(f"{path} is not a thermodiff run (no config.json); train one with `thermodiff train`")
+        try:
+            record = json.loads(config_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{config_path} is not valid JSON ({err})") from None
+        if record.get("format") != RUN_FORMAT:
+            raise ConfigError(f"{config_path} is not a thermodiff run configuration")
+        parts: dict[str, Any] = record["config"]
+        config = RunConfig(
+            data=from_dict(DataConfig, parts["data"], "data"),
+            diffusion=from_dict(DiffusionConfig, parts["diffusion"], "diffusion"),
+            model=from_dict(ModelConfig, parts["model"], "model"),
+            train=from_dict(TrainConfig, parts["train"], "train"),
+        )
+        return cls(path, config, Normalization.from_json(record["normalization"]), tuple(record["data_shape"]),
+                   record["data_fingerprint"], int(record["n_examples"]))
+
+    def with_config(self, config: RunConfig) -> "Run":
+        return Run(self.path, config, self.normalization, self.data_shape, self.data_fingerprint, self.n_examples)
+
+    # -- the model ------------------------------------------------------------------------
+    def build_model(self) -> DiffusionModel:
+        return build_model(self.config, self.data_shape)
+
+    def load_model(self, ema: bool = True) -> DiffusionModel:
+        """The trained model (the moving average of the weights by default)."""
+        if not self.has_checkpoint():
+            raise CheckpointError(f"{self.path} has no checkpoint yet; train it first")
+        model = self.build_model()
+        state = self.checkpoint()
+        load_state(model, state.ema if ema else state.model, self.checkpoint_path)
+        return model.eval()

@@ -1,0 +1,45 @@
+"""Shared test helpers: an oracle reverse kernel for Gaussian data, and tiny configurations."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from thermodiff.gaussian import posterior_coefficients
+from thermodiff.reverse import reverse_log_var_range
+
+
+class GaussianOracle(nn.Module):
+    """The optimal reverse kernel for independent Gaussian data N(m, s^2) per dimension.
+
+    For such data q(x_{t-1} | x_t) is Gaussian and diagonal, with mean mu_tilde(x_t, E[x_0|x_t])
+    and variance beta_tilde_t + c_x0^2 Var(x_0|x_t); this module outputs the (z_mu, z_Sigma) that
+    the 'posterior' parameterization turns into exactly that kernel.
+    """
+
+    def __init__(self, process, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.process = process
+        self.register_buffer("m", mean.to(torch.float64))
+        self.register_buffer("s", std.to(torch.float64))
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))  # gives the model a dtype
+
+    def forward(self, x, t, s_coord):
+        table = self.process.table()
+        abar = table.alpha_bar[t][:, None]
+        omab = table.one_minus_alpha_bar[t][:, None]
+        var_data = self.s**2
+        var_xt = abar * var_data + omab
+        e_x0 = self.m + abar.sqrt() * var_data / var_xt * (x - abar.sqrt() * self.m)
+        v_x0 = var_data - abar * var_data**2 / var_xt
+        z_mu = (e_x0 - abar.sqrt() * x) / omab.sqrt()
+        c_x0, _ = posterior_coefficients(table)
+        var = table.beta_tilde[t][:, None] + c_x0[t][:, None] ** 2 * v_x0
+        var = torch.where((t == 1)[:, None], v_x0, var)
+        lo, hi = reverse_log_var_range(table)
+        z_sigma = (torch.log(var) - lo[t][:, None]) / (hi[t][:, None] - lo[t][:, None]) - 0.5
+        return torch.stack([z_mu, z_sigma], dim=1)
+
+
+TINY = ["--T", "20", "--width", "32", "--depth", "1", "--bumps", "4", "--batch-size", "64",
+        "--eval-every", "20", "--eval-examples", "32", "--checkpoint-every", "10"]

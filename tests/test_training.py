@@ -1,0 +1,72 @@
+"""A small model trained for a few seconds: its samples have the data's moments."""
+
+import json
+
+import numpy as np
+import torch
+
+from thermodiff import distributed
+from thermodiff.data import DataConfig, load_dataset
+from thermodiff.networks import MLPConfig
+from thermodiff.process import DiffusionConfig
+from thermodiff.run import ModelConfig, Run, RunConfig
+from thermodiff.sampling import sample
+from thermodiff.train import train
+from thermodiff.train_config import OptimizerKind, TrainConfig
+
+
+def test_samples_match_the_data_moments(tmp_path):
+    sd = np.array([2.0, 1.0])
+    cov = np.array([[1.0, 0.8], [0.8, 1.0]]) * np.outer(sd, sd)
+    x = np.random.default_rng(0).multivariate_normal([2.0, -1.0], cov, size=4000)
+    np.save(tmp_path / "x.npy", x)
+    config = RunConfig(
+        DataConfig(source=str(tmp_path / "x.npy")),
+        DiffusionConfig(T=50),
+        ModelConfig(mlp=MLPConfig(width=64, depth=2, bumps=8)),
+        TrainConfig(steps=600, batch_size=256, eval_every=10_000, checkpoint_every=10_000),
+    )
+    run = Run.create(tmp_path / "run", config, load_dataset(config.data))
+    train(run, distributed.init())
+    model = Run.open(tmp_path / "run").load_model()
+    z, _ = sample(model, (2,), 4000, torch.Generator().manual_seed(0), torch.device("cpu"))
+    s = run.normalization.inverse(z.numpy())
+    n = s.shape[0]
+    # sampling error of a mean is std / sqrt(n); allow that plus a small model error
+    assert np.all(np.abs(s.mean(0) - x.mean(0)) < 4 * x.std(0) / np.sqrt(n) + 0.05 * x.std(0))
+    rel = np.linalg.norm(np.cov(s.T) - np.cov(x.T)) / np.linalg.norm(np.cov(x.T))
+    assert rel < 0.1, rel
+
+
+def _tiny_run(tmp_path, **diffusion):
+    x = np.random.default_rng(1).normal(size=(500, 2)) * [2.0, 0.5]
+    np.save(tmp_path / "x.npy", x)
+    config = RunConfig(
+        DataConfig(source=str(tmp_path / "x.npy")),
+        DiffusionConfig(T=30, **diffusion),
+        ModelConfig(mlp=MLPConfig(width=32, depth=1, bumps=4)),
+        TrainConfig(steps=60, batch_size=128, eval_every=30, checkpoint_every=1000),
+    )
+    return Run.create(tmp_path / "run", config, load_dataset(config.data))
+
+
+def test_learned_schedule_moves_beta_and_keeps_beta_1(tmp_path):
+    run = _tiny_run(tmp_path, schedule="learned")
+    outcome = train(run, distributed.init())
+    model = Run.open(tmp_path / "run").load_model(ema=False)
+    table = model.process.table()
+    start = torch.tensor(np.r_[1e-4, 1.0 / (30 - np.arange(2, 31) + 1.0)])
+    assert float(table.beta[1]) == 1e-4
+    assert not torch.allclose(table.beta[2:-1], start[1:-1].to(table.beta.dtype), rtol=1e-6)
+    assert np.isfinite(outcome.evaluation.summary()["K"])
+
+
+def test_paper_parameterization_and_rmsprop_train(tmp_path):
+    run = _tiny_run(tmp_path, parameterization="paper")
+    run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
+                                    TrainConfig(steps=60, batch_size=128, optimizer=OptimizerKind.RMSPROP, lr=1e-3,
+                                                eval_every=30, checkpoint_every=1000)))
+    run.save_config()
+    outcome = train(run, distributed.init())
+    first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["K"]
+    assert np.isfinite(first) and outcome.evaluation.summary()["K"] > first - 1.0
