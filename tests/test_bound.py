@@ -43,6 +43,22 @@ def test_optimal_kernel_makes_the_bound_exact(schedule):
     assert se < 0.02  # the control variates and antithetic pairs keep it small
 
 
+def test_the_prior_term_counts_where_the_noise_does_not_erase_everything():
+    """A short schedule leaves alpha_bar_T = 0.37: q(x_T | x_0) is far from p(x_T), and the prior
+    term carries real weight. Unit-variance data keep q(x_T) = p(x_T) = N(0, I), so the optimal
+    kernel is still exact."""
+    process = make_process(DiffusionConfig(T=10, schedule="linear", beta_1=1e-3, beta_max=0.002))
+    assert 0.3 < float(process.table().alpha_bar[-1]) < 0.5
+    zero, one = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    model = DiffusionModel(process, GaussianOracle(process, zero, one))
+    x = torch.randn(400, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    est = estimate_bound(model, x, torch.Generator().manual_seed(10), trajectories=4, t_samples=0)
+    diff = est.K - Normal(zero, one).log_prob(x).sum(1) / math.log(2)
+    se = float(diff.std() / math.sqrt(diff.numel()))
+    assert float(process.prior_term(x, process.table()).mean()) > 0.2
+    assert abs(float(diff.mean())) < 5 * se + 1e-3, (float(diff.mean()), se)
+
+
 def test_the_bound_stays_below_the_truth_for_a_wrong_kernel():
     """A kernel for the wrong data (mean shifted) gives a strictly lower K."""
     process = make_process(DiffusionConfig(T=40, beta_1=1e-3))
@@ -71,7 +87,7 @@ def test_step_selection_weights_are_unbiased_exactly():
     """E[sum_s w_s f(t_s)] = sum_t f(t) for any f: check by enumerating the stratified draws."""
     T, M = 30, 7
     q = torch.rand(T - 1, dtype=torch.float64) + 0.1
-    f = torch.randn(T + 1, dtype=torch.float64)
+    f = torch.rand(T + 1, dtype=torch.float64) + 1.0
     t, w = step_selection(T, M, 200_000, torch.Generator().manual_seed(0), torch.device("cpu"), q)
     estimate = (f[t] * w).sum(1)
     assert abs(float(estimate.mean()) - float(f[1:].sum())) < 5 * float(estimate.std()) / math.sqrt(200_000)

@@ -9,7 +9,7 @@ from helpers import TINY
 from thermodiff.checkpoint import CheckpointError, load_checkpoint
 from thermodiff import distributed
 from thermodiff.cli import build_parser, config_from_args, main
-from thermodiff.data import load_dataset
+from thermodiff.data import DataConfig, load_dataset
 from thermodiff.run import Run
 from thermodiff.train import TrainCallbacks, train
 
@@ -40,7 +40,8 @@ def test_resume_reproduces_the_uninterrupted_run(data):
     whole, parts = data / "whole", data / "parts"
     assert main(["train", str(data / "x.npy"), "--out", str(whole), "--steps", "30", *TINY]) == 0
     args = build_parser().parse_args(["train", str(data / "x.npy"), "--out", str(parts), "--steps", "30", *TINY])
-    run = Run.create(parts, config_from_args(args), load_dataset(config_from_args(args).data))
+    dataset = load_dataset(DataConfig(source=str(data / "x.npy")))
+    run = Run.create(parts, config_from_args(args, dataset), dataset)
     outcome = train(run, distributed.init(), InterruptAt(13))
     assert outcome.stopped_by == "interrupt" and _weights(parts).step == 13
     assert main(["train", str(data / "x.npy"), "--out", str(parts), "--resume"]) == 0

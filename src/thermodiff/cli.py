@@ -19,13 +19,13 @@ import torch
 from . import distributed
 from .checkpoint import CheckpointError
 from .config import ConfigError, add_arguments, given, override
-from .data import BUILTINS, DataConfig, DataError, load_dataset, load_file
+from .data import BUILTINS, DataConfig, DataError, Dataset, load_dataset, load_file
 from .data.builtin import resolve
 from .evaluate import EvalConfig, evaluate
 from .networks import MLPConfig
-from .process import DiffusionConfig
+from .process import DiffusionConfig, ProcessKind
 from .report import describe, evaluation_record
-from .run import ModelConfig, Run, RunConfig
+from .run import ModelConfig, Run, RunConfig, configure
 from .train import TrainCallbacks, Outcome, train
 from .train_config import TrainConfig
 
@@ -65,13 +65,11 @@ def add_train_parser(sub) -> None:
     add_arguments(p, TrainConfig, "training")
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    return RunConfig(
-        data=DataConfig(source=args.data, **given(DataConfig, args)),
-        diffusion=DiffusionConfig(**given(DiffusionConfig, args)),
-        model=ModelConfig(mlp=MLPConfig(**given(MLPConfig, args)), **given(ModelConfig, args)),
-        train=TrainConfig(**given(TrainConfig, args)),
-    )
+SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConfig, "mlp": MLPConfig, "train": TrainConfig}
+
+
+def config_from_args(args: argparse.Namespace, dataset: Dataset) -> RunConfig:
+    return configure(dataset, {name: given(cls, args) for name, cls in SECTIONS.items()})
 
 
 RESUMABLE = {"steps", "eval_every", "eval_examples", "checkpoint_every"}
@@ -79,7 +77,7 @@ RESUMABLE = {"steps", "eval_every", "eval_examples", "checkpoint_every"}
 
 def resumed_run(args: argparse.Namespace) -> Run:
     run = Run.open(args.out)
-    changed = {k for cls in (DataConfig, DiffusionConfig, ModelConfig, MLPConfig, TrainConfig) for k in given(cls, args)}
+    changed = {k for cls in SECTIONS.values() for k in given(cls, args)}
     if args.data != run.config.data.source:
         raise ConfigError(f"{args.out} was trained on {run.config.data.source!r}, not {args.data!r}")
     fixed = changed - RESUMABLE
@@ -142,8 +140,9 @@ def prepare_run(args: argparse.Namespace) -> Run:
         return run
     if (args.out / "config.json").exists():
         raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it, or choose another --out")
-    config = config_from_args(args)
-    return Run.create(args.out, config, load_dataset(config.data))
+    data_config = DataConfig(source=args.data, **given(DataConfig, args))
+    dataset = load_dataset(data_config)
+    return Run.create(args.out, config_from_args(args, dataset), dataset)
 
 
 def report_training(run: Run, outcome: Outcome) -> None:
@@ -248,7 +247,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     run = Run.open(args.run)
     if args.kind == "trajectories":
-        if int(np.prod(run.data_shape)) < 2:
+        if int(np.prod(run.data_shape)) < 2 and run.config.diffusion.process is not ProcessKind.BINOMIAL:
             raise DataError("the trajectory figure needs at least two dimensions")
         figure_trajectories(run, args.out)
     else:

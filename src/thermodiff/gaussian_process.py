@@ -116,7 +116,7 @@ class GaussianDiffusion(DiffusionProcess):
         zero = torch.zeros_like(x0)
         return _sum_per_example(g.normal_log_prob(x0, zero, zero))
 
-    def entropy_bounds(self, table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    def entropy_bounds(self, table: ScheduleTable, x0: Tensor) -> tuple[Tensor, Tensor]:
         return g.entropy_bounds(table)
 
     def kernel_entropy(self, kernel: ReverseGaussian) -> Tensor:

@@ -36,7 +36,7 @@ class DiffusionModel(nn.Module):
     def kernel(self, xt: Tensor, t: Tensor, table: ScheduleTable) -> Any:
         """p(x_{t-1} | x_t) for a batch of states ``xt`` (float64) at steps ``t`` (long, (B,))."""
         s = self.process.time_coordinate()[t]
-        z = self.network(xt.to(self._network_dtype()), t, s)
+        z = self.network(self.process.network_input(xt).to(self._network_dtype()), t, s)
         return self.process.reverse(z.to(torch.float64), xt, t, table)
 
     def raw_terms(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .process import ProcessKind  # noqa: E402
 from .run import Run  # noqa: E402
 from .sampling import drift, forward_states, reverse_entropy, sample  # noqa: E402
 
@@ -46,6 +47,25 @@ def draw_trajectories(forward: dict[int, np.ndarray], reverse: dict[int, np.ndar
     plt.close(fig)
 
 
+def draw_rasters(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], T: int, path: Path) -> None:
+    """Binary data as rasters (examples down, bits across): data, forward q(x_t), reverse p(x_t)."""
+    steps = sorted(forward)
+    fig, axes = plt.subplots(2, len(steps), figsize=(2.6 * len(steps), 6.5), squeeze=False)
+    for j, t in enumerate(steps):
+        for row, states, label in ((0, forward, "q"), (1, reverse, "p")):
+            ax = axes[row, j]
+            ax.imshow(states[t], aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"{label}(x_{{{t}}})" + (" data" if (t == 0 and row == 0) else " samples" if t == 0 else ""))
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("forward diffusion")
+    axes[1, 0].set_ylabel("reverse (the model)")
+    fig.suptitle(f"Binomial diffusion: forward and reverse trajectories (T = {T}; rows are examples)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_entropy(lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
     """Eq. 24's bounds on H_q(X_{t-1}|X_t) per dimension, with the learned reverse kernel's entropy."""
     t = np.arange(1, lower.size + 1)
@@ -73,10 +93,16 @@ def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> N
     model = run.load_model()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
+    binary = run.config.diffusion.process is ProcessKind.BINOMIAL
+    n = 40 if binary else n
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
     steps = _steps(model.T)
     forward = forward_states(model, x0, steps, gen)
-    _, reverse = sample(model, run.data_shape, n, gen, device, keep=steps)
+    _, reverse = sample(model, run.data_shape, x0.shape[0], gen, device, keep=steps)
+    if binary:
+        draw_rasters({t: v.cpu().numpy() for t, v in forward.items()},
+                     {t: v.cpu().numpy() for t, v in reverse.items()}, model.T, path)
+        return
     lim = 1.05 * max(float(x0[:, :2].abs().max()), 2.5)
     axis = torch.linspace(-lim, lim, 17, dtype=torch.float64, device=device)
     grid = torch.cartesian_prod(axis, axis)
@@ -92,6 +118,6 @@ def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0) -> None:
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
-    lower, upper = model.process.entropy_bounds(model.process.table())
+    lower, upper = model.process.entropy_bounds(model.process.table(), x0)
     draw_entropy(lower.detach().cpu().numpy(), upper.detach().cpu().numpy(),
                  reverse_entropy(model, x0, gen).numpy(), path)

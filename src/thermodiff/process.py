@@ -30,6 +30,7 @@ from .schedule import ScheduleKind, ScheduleTable
 
 class ProcessKind(str, Enum):
     GAUSSIAN = "gaussian"
+    BINOMIAL = "binomial"
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,13 @@ class DiffusionConfig:
 
     process: ProcessKind = option(ProcessKind.GAUSSIAN, "diffusion process")
     T: int = option(1000, "number of diffusion steps (the paper used 40 for the Swiss roll)")
-    schedule: ScheduleKind = option(ScheduleKind.PAPER, "noise schedule beta_t")
-    beta_1: float = option(1e-4, "the first step's fixed, small beta_1")
+    schedule: ScheduleKind = option(ScheduleKind.LOGSNR, "noise schedule beta_t (logsnr: even steps in log signal-to-noise ratio)")
+    beta_1: float = option(1e-5, "the first step's fixed, small beta_1 (sets the finest scale resolved)")
     beta_max: float = option(0.02, "last beta of the linear schedule (scaled by 1000/T)")
     parameterization: Parameterization = option(
         Parameterization.POSTERIOR, "how network outputs become the reverse mean and variance"
     )
+    pi: float | None = option(None, "binomial: stationary rate of the noise (default: the data's mean activity)")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -72,6 +74,10 @@ class DiffusionProcess(nn.Module, abc.ABC):
     @abc.abstractmethod
     def time_coordinate(self) -> Tensor:
         """(T+1,) float32 position of each step in [0, 1], fixed at construction, for networks."""
+
+    def network_input(self, xt: Tensor) -> Tensor:
+        """What the network sees of x_t (the state itself unless a process says otherwise)."""
+        return xt
 
     @abc.abstractmethod
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
@@ -130,8 +136,9 @@ class DiffusionProcess(nn.Module, abc.ABC):
         """Per-example log-likelihood of the null model (paper's L_null), in nats."""
 
     @abc.abstractmethod
-    def entropy_bounds(self, table: ScheduleTable) -> tuple[Tensor, Tensor]:
-        """(lower, upper) bounds on H_q(X_{t-1}|X_t) per data element, t = 1..T (eq. 24), nats."""
+    def entropy_bounds(self, table: ScheduleTable, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """(lower, upper) bounds on H_q(X_{t-1}|X_t) per data element, t = 1..T (eq. 24), nats;
+        ``x0`` is a sample of the data, for processes whose bounds depend on it."""
 
     @abc.abstractmethod
     def kernel_entropy(self, kernel: Any) -> Tensor:
@@ -152,7 +159,7 @@ def register(kind: ProcessKind) -> Callable[[type[DiffusionProcess]], type[Diffu
 
 
 def make_process(config: DiffusionConfig) -> DiffusionProcess:
-    from . import gaussian_process  # noqa: F401  (registers itself)
+    from . import binomial_process, gaussian_process  # noqa: F401  (they register themselves)
 
     try:
         return _REGISTRY[config.process](config)

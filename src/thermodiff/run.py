@@ -18,10 +18,11 @@ import numpy as np
 
 from .checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint, load_state
 from .config import ConfigError, coerce_enums, from_dict, option, to_dict
-from .data import DataConfig, Dataset, Normalization, fingerprint, fit, split
+from . import binomial_process
+from .data import DataConfig, DataError, Dataset, Normalization, NormalizationKind, fingerprint, fit, is_binary, split
 from .model import DiffusionModel
 from .networks import MLPConfig, NetworkKind, make_network
-from .process import DiffusionConfig, make_process
+from .process import DiffusionConfig, ProcessKind, make_process
 from .train_config import TrainConfig
 
 RUN_FORMAT = "thermodiff-run"
@@ -45,6 +46,32 @@ class RunConfig:
     diffusion: DiffusionConfig
     model: ModelConfig
     train: TrainConfig
+
+
+def configure(dataset: Dataset, given: dict[str, dict[str, Any]]) -> RunConfig:
+    """The run's configuration: the dataclass defaults, then the process's defaults where the user
+    gave nothing, then what the user gave (``given[section][field]``). Binary data get binomial
+    diffusion unless another process is named; binomial diffusion refuses data that are not 0/1."""
+    diffusion = dict(given.get("diffusion", {}))
+    data = dict(given.get("data", {}))
+    binary = is_binary(dataset.x)
+    kind = ProcessKind(diffusion.get("process", ProcessKind.BINOMIAL if binary else ProcessKind.GAUSSIAN))
+    if kind is ProcessKind.BINOMIAL:
+        if not binary:
+            raise DataError(f"{dataset.name}: binomial diffusion needs data whose values are all 0 or 1")
+        diffusion = {**binomial_process.DEFAULTS, **diffusion, "process": kind}
+        data["normalization"] = NormalizationKind.NONE
+        if diffusion.get("pi") is None:
+            data_config = DataConfig(source=dataset.name, **data)
+            train_x, _ = split(dataset.x, data_config.heldout_fraction, data_config.data_seed)
+            diffusion["pi"] = float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3))
+    model = dict(given.get("model", {}))
+    return RunConfig(
+        data=DataConfig(source=dataset.name, **data),
+        diffusion=DiffusionConfig(**diffusion),
+        model=ModelConfig(mlp=MLPConfig(**given.get("mlp", {})), **model),
+        train=TrainConfig(**given.get("train", {})),
+    )
 
 
 def build_model(config: RunConfig, data_shape: tuple[int, ...]) -> DiffusionModel:

@@ -18,7 +18,7 @@ class OptimizerKind(str, Enum):
 class TrainConfig:
     """How the reverse process is fitted: gradient ascent on the bound K."""
 
-    steps: int = option(20000, "total optimizer steps of the run (--resume continues up to this)")
+    steps: int = option(8000, "total optimizer steps of the run (--resume continues up to this)")
     batch_size: int = option(1024, "examples per step, summed over processes")
     lr: float = option(2e-3, "peak learning rate")
     optimizer: OptimizerKind = option(OptimizerKind.ADAM, "optimizer (the paper's code used RMSprop)")

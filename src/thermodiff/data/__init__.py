@@ -28,7 +28,8 @@ class DataConfig:
     data_seed: int = option(0, "seed of the built-in generators and of the held-out split")
     normalization: NormalizationKind = option(
         NormalizationKind.WHITEN,
-        "zscore: each dimension to unit variance (the paper's); whiten: then decorrelate (ZCA). K is always reported z-scored",
+        "zscore: each dimension to unit variance (the paper's); whiten: then decorrelate (ZCA); K is always "
+        "reported z-scored. Binary data are never normalized",
     )
 
     def __post_init__(self) -> None:
@@ -71,6 +72,11 @@ def load_file(path: str, npz_key: str | None = None) -> np.ndarray:
     return check_vectors(read_array(path, npz_key), path)
 
 
+def is_binary(x: np.ndarray) -> bool:
+    """Every value is 0 or 1."""
+    return bool(np.isin(x, (0.0, 1.0)).all())
+
+
 def fingerprint(x: np.ndarray) -> str:
     """A short content hash, to notice when a file changed under a run."""
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
@@ -88,5 +94,5 @@ def split(x: np.ndarray, heldout_fraction: float, seed: int) -> tuple[np.ndarray
 
 __all__ = [
     "BUILTINS", "DataConfig", "DataError", "Dataset", "Normalization", "NormalizationKind",
-    "fingerprint", "fit", "fit_per_dimension", "load_dataset", "load_file", "split",
+    "fingerprint", "fit", "fit_per_dimension", "is_binary", "load_dataset", "load_file", "split",
 ]

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import swissroll, toy
+from . import heartbeat, swissroll, toy
 from .normalize import DataError
 
 
@@ -32,9 +32,17 @@ BUILTINS: dict[str, Builtin] = {
         description="2-D Swiss roll (see thermodiff.data.swissroll for the generator)",
         generate=swissroll.generate,
         log_density=swissroll.log_density,
-        params={"noise": 0.25},
+        params={"noise": 0.05},
         reference={"paper_K": 2.35, "paper_K_minus_L_null": 6.45,
                    "note": "Sohl-Dickstein et al. 2015, Table 1; their Swiss roll's noise level is not published, so the numbers are not directly comparable"},
+    ),
+    "heartbeat": Builtin(
+        description="binary sequences with a 1 every period-th bin at a random phase (the paper's)",
+        generate=heartbeat.generate,
+        log_density=heartbeat.log_density,
+        params={"length": 20, "period": 5},
+        reference={"paper_K": -2.414, "paper_K_minus_L_null": 12.024,
+                   "note": "Sohl-Dickstein et al. 2015, Table 1 (length 20, period 5); the truth there is log2(1/5) = -2.322"},
     ),
     "gaussian": Builtin(
         description="correlated Gaussian, unequal variances, condition number about 100",

@@ -27,6 +27,7 @@ class DataError(ValueError):
 
 
 class NormalizationKind(str, Enum):
+    NONE = "none"
     ZSCORE = "zscore"
     WHITEN = "whiten"
 
@@ -101,7 +102,14 @@ def zca_whitening(z: np.ndarray, floor: float = 1e-9) -> np.ndarray:
     return (u / np.sqrt(lam)) @ u.T
 
 
+def identity(example_shape: tuple[int, ...]) -> Normalization:
+    """No normalization (binary data is modelled as it is)."""
+    return Normalization(mean=np.zeros(example_shape), std=np.ones(example_shape))
+
+
 def fit(x: np.ndarray, kind: NormalizationKind) -> Normalization:
+    if NormalizationKind(kind) is NormalizationKind.NONE:
+        return identity(x.shape[1:])
     base = fit_per_dimension(x)
     if NormalizationKind(kind) is NormalizationKind.ZSCORE:
         return base

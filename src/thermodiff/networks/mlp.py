@@ -28,7 +28,7 @@ class Readout(str, Enum):
 class MLPConfig:
     """Width, depth and time handling of the MLP."""
 
-    width: int = option(256, "hidden units per layer")
+    width: int = option(128, "hidden units per layer")
     depth: int = option(3, "residual blocks of two layers each")
     bumps: int = option(16, "J, bump functions g_j(t) of time")
     readout: Readout = option(Readout.BUMPS, "readout mixed over time by bumps, or one per step")
