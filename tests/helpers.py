@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from thermodiff import binomial as b
 from thermodiff.gaussian import posterior_coefficients
 from thermodiff.reverse import reverse_log_var_range
 
@@ -39,6 +40,27 @@ class GaussianOracle(nn.Module):
         lo, hi = reverse_log_var_range(table)
         z_sigma = (torch.log(var) - lo[t][:, None]) / (hi[t][:, None] - lo[t][:, None]) - 0.5
         return torch.stack([z_mu, z_sigma], dim=1)
+
+
+class EnumerationOracle(nn.Module):
+    """The exact p(x_0,i = 1 | x_t) for data uniform over a few patterns, by enumeration."""
+
+    def __init__(self, process, patterns, pi: float):
+        super().__init__()
+        self.process = process
+        self.pi = pi
+        self.register_buffer("patterns", torch.as_tensor(patterns, dtype=torch.float64))
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+    def forward(self, x, t, s):
+        table = self.process.table()
+        xt = (x + 1) / 2  # the network sees 2 x - 1
+        rates = b.q_marginal_rate(self.patterns[None], table.alpha_bar[t][:, None, None], self.pi)  # (B, P, d)
+        log_like = (xt[:, None] * torch.log(rates) + (1 - xt[:, None]) * torch.log1p(-rates)).sum(-1)
+        post = torch.softmax(log_like, dim=1)  # p(pattern | x_t), uniform prior
+        p1 = (post[:, :, None] * self.patterns[None]).sum(1).clamp(1e-12, 1 - 1e-12)
+        logit = torch.log(p1) - torch.log1p(-p1) - self.process.null_x0_logit(xt, t, table)
+        return logit[:, None]
 
 
 TINY = ["--T", "20", "--width", "32", "--depth", "1", "--bumps", "4", "--batch-size", "64",

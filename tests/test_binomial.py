@@ -10,6 +10,7 @@ from torch import nn
 from torch.distributions import Bernoulli, kl_divergence
 
 from thermodiff import binomial as b
+from helpers import EnumerationOracle
 from thermodiff.bound import estimate_bound
 from thermodiff.model import DiffusionModel
 from thermodiff.process import DiffusionConfig, make_process
@@ -58,26 +59,6 @@ def test_kl_and_mixture_match_direct_formulas():
     assert torch.isfinite(b.bernoulli_kl(big, -big)).all() and torch.isfinite(b.mixture_logit(big, -big, big)).all()
 
 
-class EnumerationOracle(nn.Module):
-    """The exact p(x_0,i = 1 | x_t) for data uniform over a few patterns, by enumeration."""
-
-    def __init__(self, process, patterns):
-        super().__init__()
-        self.process = process
-        self.register_buffer("patterns", torch.as_tensor(patterns, dtype=torch.float64))
-        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
-
-    def forward(self, x, t, s):
-        table = self.process.table()
-        xt = (x + 1) / 2  # the network sees 2 x - 1
-        rates = b.q_marginal_rate(self.patterns[None], table.alpha_bar[t][:, None, None], PI)  # (B, P, d)
-        log_like = (xt[:, None] * torch.log(rates) + (1 - xt[:, None]) * torch.log1p(-rates)).sum(-1)
-        post = torch.softmax(log_like, dim=1)  # p(pattern | x_t), uniform prior
-        p1 = (post[:, :, None] * self.patterns[None]).sum(1).clamp(1e-12, 1 - 1e-12)
-        logit = torch.log(p1) - torch.log1p(-p1) - self.process.null_x0_logit(xt, t, table)
-        return logit[:, None]
-
-
 @pytest.mark.parametrize("patterns, tolerance", [([[0.0], [1.0], [1.0]], 0.01), ([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 1]], 0.06)])
 def test_optimal_rates_make_the_bound_tight_and_never_above_the_truth(patterns, tolerance):
     """With the exact per-bit reverse marginals K is log P(x) for one bit (a Bernoulli kernel is then
@@ -85,7 +66,7 @@ def test_optimal_rates_make_the_bound_tight_and_never_above_the_truth(patterns, 
     patterns = np.asarray(patterns, dtype=np.float64)
     process = make_process(DiffusionConfig(process="binomial", T=200, schedule="paper", beta_1=1 / 200, pi=PI))
     unique, counts = np.unique(patterns, axis=0, return_counts=True)
-    model = DiffusionModel(process, EnumerationOracle(process, patterns))
+    model = DiffusionModel(process, EnumerationOracle(process, patterns, PI))
     x = torch.as_tensor(unique, dtype=torch.float64)
     est = estimate_bound(model, x.repeat(100, 1), torch.Generator().manual_seed(0), trajectories=4, t_samples=0)
     K = est.K.reshape(100, -1).mean(0)

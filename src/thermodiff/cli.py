@@ -18,6 +18,7 @@ import torch
 
 from . import distributed
 from .checkpoint import CheckpointError
+from .conditioning import PosteriorConfig
 from .config import ConfigError, add_arguments, given, override
 from .data import BUILTINS, DataConfig, DataError, Dataset, load_dataset, load_file
 from .data.builtin import resolve
@@ -37,6 +38,8 @@ examples:
   thermodiff evaluate runs/mine --json
   thermodiff sample runs/mine --n 5000 --out samples.npy
   thermodiff plot runs/sr --out fig.png
+  thermodiff inpaint runs/mine --data obs.npy --mask mask.npy --n-samples 16 --out filled.npy
+  thermodiff denoise runs/mine --data noisy.npy --noise-std 0.5 --n-samples 16 --out clean.npy
   torchrun --nproc_per_node 2 -m thermodiff train swissroll --out runs/ddp
 """
 
@@ -256,6 +259,80 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- posteriors: inpaint and denoise ------------------------------------------------------------
+def _add_posterior_options(p) -> None:
+    p.add_argument("run", type=Path, help="run directory")
+    p.add_argument("--out", type=Path, required=True, help="output .npy: (n_samples, *data shape), data coordinates")
+    p.add_argument("--npz-key", default=None, help="which array of an .npz --data file")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    add_arguments(p, PosteriorConfig, "posterior sampling")
+
+
+def add_inpaint_parser(sub) -> None:
+    p = sub.add_parser("inpaint", help="fill in missing values: posterior samples given the known ones",
+                       description="Sample p(x_0 | known values) by multiplying each reverse step with the evidence "
+                                   "(Sohl-Dickstein et al. 2015, Sec. 2.5). Known values are kept exactly.")
+    p.add_argument("--data", required=True, help="observations (.npy/.npz/.csv): one example or a batch, data coordinates; "
+                                                 "values where the mask is 0 are ignored (NaN is fine)")
+    p.add_argument("--mask", required=True, help="same shape as --data (or broadcasting to it): 1 where a value is known")
+    _add_posterior_options(p)
+
+
+def add_denoise_parser(sub) -> None:
+    p = sub.add_parser("denoise", help="remove additive Gaussian noise: posterior samples of the clean data",
+                       description="Sample p(x_0 | y) for y = x_0 + n, n ~ N(0, noise_std^2) in data coordinates, by "
+                                   "multiplying each reverse step with the evidence (Sohl-Dickstein et al. 2015, Sec. 2.5).")
+    p.add_argument("--data", required=True, help="noisy observations (.npy/.npz/.csv): one example or a batch, data coordinates")
+    p.add_argument("--noise-std", required=True, type=float, help="standard deviation of the noise, data coordinates")
+    _add_posterior_options(p)
+
+
+def _posterior(args: argparse.Namespace, make_evidence) -> int:
+    from .conditioning import sample_posterior
+    from .data.files import read_array
+
+    run = Run.open(args.run)
+    device = torch.device(args.device) if args.device else distributed.default_device()
+    observed = read_array(args.data, args.npz_key)
+    if observed.dtype.kind not in "biuf":
+        raise DataError(f"{args.data}: expected numbers, got an array of dtype {observed.dtype}")
+    single = tuple(observed.shape) == tuple(run.data_shape)
+    evidence = make_evidence(observed, run.data_shape)
+    config = PosteriorConfig(**given(PosteriorConfig, args))
+    model = run.load_model().to(device)
+    n_chains = evidence_count(evidence) * config.n_samples
+    from tqdm import tqdm
+
+    with tqdm(total=model.T * -(-n_chains // config.chains), unit="step", file=sys.stderr, dynamic_ncols=True,
+              disable=None, desc=f"{n_chains} chains") as bar:
+        samples = sample_posterior(model, run.normalization, run.data_shape, run.config.diffusion.process, evidence,
+                                   config, progress=bar.update)
+    np.save(args.out, samples[:, 0] if single else samples)
+    print(f"wrote {args.out}: {config.n_samples} posterior samples ({config.method.value} method) of "
+          f"{'one example' if single else f'{samples.shape[1]} examples'}, shape {(samples[:, 0] if single else samples).shape}")
+    return 0
+
+
+def evidence_count(evidence) -> int:
+    from .conditioning import Inpainting
+
+    return (evidence.observed if isinstance(evidence, Inpainting) else evidence.noisy).shape[0]
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    from .conditioning import inpainting
+    from .data.files import read_array
+
+    mask = read_array(args.mask)
+    return _posterior(args, lambda observed, shape: inpainting(observed, mask, shape))
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    from .conditioning import denoising
+
+    return _posterior(args, lambda noisy, shape: denoising(noisy, args.noise_std, shape))
+
+
 # -- demo -------------------------------------------------------------------------------------
 def add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="train on the built-in Swiss roll, report the bound against the truth, draw figures",
@@ -293,12 +370,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "exactly, and get a lower bound on log-likelihood in bits with its standard error.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_demo_parser, add_train_parser, add_evaluate_parser, add_sample_parser, add_plot_parser):
+    for add in (add_demo_parser, add_train_parser, add_evaluate_parser, add_sample_parser, add_plot_parser,
+                add_inpaint_parser, add_denoise_parser):
         add(sub)
     return parser
 
 
-COMMANDS = {"demo": cmd_demo, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "plot": cmd_plot}
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample, "plot": cmd_plot,
+            "inpaint": cmd_inpaint, "denoise": cmd_denoise}
 
 
 def main(argv: list[str] | None = None) -> int:

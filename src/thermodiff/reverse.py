@@ -87,3 +87,14 @@ def reverse_gaussian(
     if kind is Parameterization.POSTERIOR:
         return posterior_reverse(z_mu, z_sigma, xt, t, table)
     raise ValueError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")
+
+
+def predicted_x0(kernel: ReverseGaussian, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+    """The kernel's prediction of x_0 from x_t: its own x0_hat, or, for a kernel given only by its
+    mean, the x_0 that the posterior mean formula maps to that mean (at t = 1 the mean itself)."""
+    if kernel.x0_hat is not None:
+        return kernel.x0_hat
+    c_x0, c_xt = posterior_coefficients(table)
+    first = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
+    inverted = (kernel.mean - at(c_xt, t, xt) * xt) / at(c_x0, t, xt).clamp(min=torch.finfo(xt.dtype).tiny)
+    return torch.where(first, kernel.mean, inverted)

@@ -1,0 +1,118 @@
+"""Multiplying distributions (Sohl-Dickstein et al. 2015, Sec. 2.5): pure tensor functions.
+
+A model p(x_0) times evidence r(x_0) gives the posterior p~(x_0) ∝ p(x_0) r(x_0). Each reverse
+step becomes p~(x_{t-1} | x_t) ∝ p(x_{t-1} | x_t) r_t(x_{t-1}). Here r is Gaussian evidence
+about a linear map of the state,
+
+    r(x) = N(y; A x, R),          A: (B, m, D), y: (B, m), R: (B, m, m) positive semi-definite,
+
+which covers inpainting (rows of A pick known coordinates, R = 0: a delta) and denoising
+(A = the map to data coordinates, R = the noise covariance). A row with A = 0 and y = 0 carries
+no information whatever its (positive) variance, so evidence about a varying number of
+coordinates per example fits in fixed shapes. States are flattened to (B, D).
+
+The product of the Gaussian kernel N(mu, diag v) with r is Gaussian (the Kalman update). It is
+sampled without factoring the (possibly singular) posterior covariance by Matheron's rule:
+draw x ~ N(mu, diag v) and eta ~ N(0, I_m), then x + G (y - A x - R^{1/2} eta) with the gain
+G = V A^T (A V A^T + R)^{-1} is an exact draw from the product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class LinearEvidence:
+    """r(x) = N(y; A x, R) per example (float64)."""
+
+    A: Tensor  # (B, m, D)
+    y: Tensor  # (B, m)
+    R: Tensor  # (B, m, m)
+
+    def repeat(self, n: int) -> "LinearEvidence":
+        """Each example's evidence n times in a row (for n posterior samples per example)."""
+        return LinearEvidence(*(v.repeat_interleave(n, dim=0) for v in (self.A, self.y, self.R)))
+
+    def take(self, rows: slice) -> "LinearEvidence":
+        return LinearEvidence(self.A[rows], self.y[rows], self.R[rows])
+
+
+def symmetrize(M: Tensor) -> Tensor:
+    return 0.5 * (M + M.transpose(-1, -2))
+
+
+def psd_factor(M: Tensor) -> tuple[Tensor, Tensor]:
+    """(M+, M+^{1/2}) for a batch of symmetric matrices: M+ is the nearest positive semi-definite
+    matrix (negative eigenvalues, from rounding or from an approximate covariance, set to zero)
+    and M+^{1/2} its symmetric square root. Diagonal matrices take an elementwise shortcut."""
+    d = torch.diagonal(M, dim1=-2, dim2=-1)
+    if torch.equal(M, torch.diag_embed(d)):
+        d = d.clamp(min=0.0)
+        return torch.diag_embed(d), torch.diag_embed(d.sqrt())
+    lam, U = torch.linalg.eigh(symmetrize(M))
+    lam = lam.clamp(min=0.0)
+    Ut = U.transpose(-1, -2)
+    return (U * lam.unsqueeze(-2)) @ Ut, (U * lam.sqrt().unsqueeze(-2)) @ Ut
+
+
+def gain(cov: Tensor, A: Tensor, R: Tensor) -> Tensor:
+    """G = C A^T (A C A^T + R)^{-1} for a prior covariance C (B, D, D): the Kalman gain."""
+    CAt = cov @ A.transpose(-1, -2)
+    S = symmetrize(A @ CAt + R)
+    return torch.linalg.solve(S, CAt.transpose(-1, -2)).transpose(-1, -2)
+
+
+def condition_gaussian(mean: Tensor, cov: Tensor, evidence: LinearEvidence) -> tuple[Tensor, Tensor]:
+    """N(mean, cov) x r, normalized: (mean', cov') of the Gaussian posterior (closed form).
+
+    mean' = mean + G (y - A mean), cov' = cov - G A cov. ``cov`` is (B, D, D)."""
+    G = gain(cov, evidence.A, evidence.R)
+    innovation = evidence.y - (evidence.A @ mean.unsqueeze(-1)).squeeze(-1)
+    new_mean = mean + (G @ innovation.unsqueeze(-1)).squeeze(-1)
+    return new_mean, symmetrize(cov - G @ evidence.A @ cov)
+
+
+def matheron_update(draw: Tensor, var: Tensor, evidence: LinearEvidence, eta: Tensor) -> Tensor:
+    """An exact draw from N(mu, diag var) x r, given ``draw`` ~ N(mu, diag var) and ``eta`` ~ N(0, I_m).
+
+    draw, var: (B, D); eta: (B, m)."""
+    R, R_sqrt = psd_factor(evidence.R)
+    G = gain(torch.diag_embed(var), evidence.A, R)
+    simulated = (evidence.A @ draw.unsqueeze(-1)).squeeze(-1) + (R_sqrt @ eta.unsqueeze(-1)).squeeze(-1)
+    return draw + (G @ (evidence.y - simulated).unsqueeze(-1)).squeeze(-1)
+
+
+def first_order_tilt(mean: Tensor, var: Tensor, grad_log_r: Tensor) -> Tensor:
+    """The paper's form for a smooth r (Sec. 2.5.3): N(mu, Sigma) r ≈ N(mu + Sigma d log r/dx |_mu, Sigma).
+
+    Returns the shifted mean; exact when log r is linear in x."""
+    return mean + var * grad_log_r
+
+
+def tweedie_covariance(jacobian: Tensor, alpha_bar: Tensor) -> Tensor:
+    """Cov[x_0 | x_t] = (1 - alpha_bar_t) / sqrt(alpha_bar_t) * dE[x_0|x_t]/dx_t (Tweedie's formula
+    to second order, for x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps), symmetrized (a
+    learned Jacobian need not be symmetric; ``matheron_update`` projects the noise covariance it
+    ends up in onto the positive semi-definite matrices).
+
+    jacobian: (B, D, D); alpha_bar: (B,) or a scalar."""
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=jacobian.dtype, device=jacobian.device).reshape(-1, 1, 1)
+    return symmetrize((1.0 - alpha_bar) / alpha_bar.sqrt() * jacobian)
+
+
+def diffused_evidence(evidence: LinearEvidence, at: Tensor, x0_hat: Tensor, jacobian: Tensor,
+                      cov_x0: Tensor) -> LinearEvidence:
+    """The evidence about x_0 carried back to the state x_{t-1} = x (a Gaussian approximation).
+
+    With x_0 | x ≈ N(x0_hat + J (x - at), C) (the model's prediction of x_0 linearized at ``at``,
+    and its covariance C), y = A x_0 + n becomes y = A J x + A (x0_hat - J at) + n', with
+    n' ~ N(0, R + A C A^T). Exact for Gaussian data, where E[x_0|x] is linear in x.
+    x0_hat, at: (B, D); jacobian, cov_x0: (B, D, D)."""
+    A = evidence.A
+    AJ = A @ jacobian
+    offset = (A @ (x0_hat - (jacobian @ at.unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
+    return LinearEvidence(A=AJ, y=evidence.y - offset, R=evidence.R + A @ cov_x0 @ A.transpose(-1, -2))

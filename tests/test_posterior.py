@@ -1,0 +1,227 @@
+"""Posteriors by multiplying distributions: closed forms, exactness with the optimal kernel, inputs."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import EnumerationOracle, GaussianOracle
+from thermodiff.cli import main
+from thermodiff.conditioning import Method, PosteriorConfig, Smooth, denoising, inpainting, sample_posterior
+from thermodiff.data import DataError, Normalization
+from thermodiff.data.normalize import identity
+from thermodiff.model import DiffusionModel
+from thermodiff.posterior import LinearEvidence, condition_gaussian, first_order_tilt, matheron_update
+from thermodiff.process import DiffusionConfig, ProcessKind, make_process
+
+D = 4
+M_W = torch.tensor([0.2, -0.3, 0.1, 0.0], dtype=torch.float64)
+S_W = torch.tensor([0.8, 1.2, 1.0, 0.6], dtype=torch.float64)
+
+
+def random_evidence(gen, B, m, singular_rows=()):
+    A = torch.randn(B, m, D, generator=gen, dtype=torch.float64)
+    L = torch.randn(B, m, m, generator=gen, dtype=torch.float64)
+    R = L @ L.transpose(1, 2) + 0.1 * torch.eye(m, dtype=torch.float64)
+    for r in singular_rows:
+        R[:, r, :] = 0.0
+        R[:, :, r] = 0.0
+    return LinearEvidence(A=A, y=torch.randn(B, m, generator=gen, dtype=torch.float64), R=R)
+
+
+def test_product_of_gaussians_matches_the_information_form():
+    """N(mu, V) N(y; A x, R) normalized: precision V^-1 + A^T R^-1 A, mean by the information vector."""
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.randn(5, D, generator=gen, dtype=torch.float64)
+    var = torch.rand(5, D, generator=gen, dtype=torch.float64) + 0.2
+    ev = random_evidence(gen, 5, 3)
+    mean, cov = condition_gaussian(mu, torch.diag_embed(var), ev)
+    Rinv = torch.linalg.inv(ev.R)
+    precision = torch.diag_embed(1 / var) + ev.A.transpose(1, 2) @ Rinv @ ev.A
+    info = mu / var + (ev.A.transpose(1, 2) @ Rinv @ ev.y.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(cov, torch.linalg.inv(precision), atol=1e-10)
+    assert torch.allclose(mean, torch.linalg.solve(precision, info), atol=1e-10)
+    # the paper's code: one coordinate observed with noise sigma_d^2 is sigma'^-2 = sigma^-2 + sigma_d^-2
+    one = LinearEvidence(A=torch.eye(D, dtype=torch.float64)[None], y=torch.ones(1, D, dtype=torch.float64),
+                         R=0.5 * torch.eye(D, dtype=torch.float64)[None])
+    mean1, cov1 = condition_gaussian(mu[:1], torch.diag_embed(var[:1]), one)
+    assert torch.allclose(torch.diagonal(cov1[0]), 1 / (1 / var[0] + 2.0), atol=1e-12)
+    assert torch.allclose(mean1[0], (mu[0] / var[0] + 2.0) / (1 / var[0] + 2.0), atol=1e-12)
+
+
+@pytest.mark.parametrize("singular", [(), (1,)])
+def test_matheron_draws_have_the_product_distribution(singular):
+    """Exact draws, also with a delta (zero-variance) row; tolerance from the sample size."""
+    gen = torch.Generator().manual_seed(1)
+    mu = torch.randn(1, D, generator=gen, dtype=torch.float64)
+    var = torch.rand(1, D, generator=gen, dtype=torch.float64) + 0.2
+    ev = random_evidence(gen, 1, 2, singular)
+    mean, cov = condition_gaussian(mu, torch.diag_embed(var), ev)
+    n = 200_000
+    draw = mu + var.sqrt() * torch.randn(n, D, generator=gen, dtype=torch.float64)
+    x = matheron_update(draw, var.expand(n, D), ev.repeat(n), torch.randn(n, 2, generator=gen, dtype=torch.float64))
+    sd = torch.diagonal(cov[0]).clamp(min=1e-12).sqrt()
+    assert ((x.mean(0) - mean[0]).abs() <= 5 * sd / math.sqrt(n) + 1e-9).all()
+    assert torch.allclose(torch.cov(x.T), cov[0], atol=6 * float(cov[0].abs().max()) / math.sqrt(n) + 1e-9)
+    if singular:  # the delta row holds exactly
+        assert torch.allclose(x @ ev.A[0, 1], ev.y[0, 1].expand(n), atol=1e-9)
+
+
+def test_first_order_tilt_is_exact_for_a_linear_log_r():
+    """r(x) = exp(g.x) shifts N(mu, V) to N(mu + V g, V) exactly."""
+    mu, var, g = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0]), torch.tensor([0.3, -1.0])
+    assert torch.allclose(first_order_tilt(mu, var, g), torch.tensor([1.15, -4.0]))
+
+
+# -- the sampler, on Gaussian data with the optimal reverse kernel -------------------------------
+def gaussian_setup(T=60):
+    """An oracle model in whitened coordinates and data coordinates x = o + M w with a dense M."""
+    process = make_process(DiffusionConfig(T=T))
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.normal(size=(D, D)))
+    W = Q @ np.diag([0.5, 1.0, 2.0, 4.0]) @ Q.T
+    norm = Normalization(mean=np.array([1.0, -2.0, 0.5, 3.0]), std=np.array([2.0, 0.5, 1.0, 3.0]), whitening=W)
+    M = norm.std[:, None] * np.linalg.inv(W)
+    mean = norm.mean + M @ M_W.numpy()
+    cov = M @ np.diag(S_W.numpy() ** 2) @ M.T
+    return model, norm, mean, cov
+
+
+def exact_conditional(mean, cov, A, y, R):
+    m, c = condition_gaussian(torch.tensor(mean)[None], torch.tensor(cov)[None],
+                              LinearEvidence(torch.tensor(A)[None], torch.tensor(y)[None], torch.tensor(R)[None]))
+    return m[0].numpy(), c[0].numpy()
+
+
+def worst_errors(samples, mean, cov):
+    sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+    free = sd > 1e-8
+    mean_err = float((np.abs(samples.mean(0) - mean)[free] / sd[free]).max())
+    c = np.cov(samples[:, free].T)
+    return mean_err, float(np.linalg.norm(c - cov[np.ix_(free, free)]) / np.linalg.norm(cov[np.ix_(free, free)]))
+
+
+N_SAMPLES = 3000
+# With n exact draws, a mean error is ~N(0, 1/n) in sd units, so 4/sqrt(n) bounds the worst of a
+# few coordinates; the covariance error of n draws is about sqrt(2/n) per entry: 0.1 is ~4x that.
+MEAN_TOL, COV_TOL = 4 / math.sqrt(N_SAMPLES), 0.1
+
+
+def test_diffused_method_samples_the_exact_conditional_and_the_paper_heuristic_does_not():
+    model, norm, mean, cov = gaussian_setup()
+    x = np.array([[1.5, -2.5, 0.0, 4.0]])
+    mask = np.array([[True, False, True, False]])
+    noisy = np.array([[2.0, -1.0, 1.0, 2.0]])
+    cases = {
+        "inpaint": (inpainting(x, mask, (D,)), exact_conditional(mean, cov, np.eye(D)[[0, 2]], x[0, [0, 2]], np.zeros((2, 2)))),
+        "denoise": (denoising(noisy, 1.0, (D,)), exact_conditional(mean, cov, np.eye(D), noisy[0], np.eye(D))),
+    }
+    cfg = dict(n_samples=N_SAMPLES, seed=3)
+    for name, (evidence, (m, c)) in cases.items():
+        s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, evidence, PosteriorConfig(method="diffused", **cfg))
+        assert s.shape == (N_SAMPLES, 1, D)
+        mean_err, cov_err = worst_errors(s[:, 0], m, c)
+        assert mean_err < MEAN_TOL and cov_err < COV_TOL, (name, mean_err, cov_err)
+    # the paper's r_t = r: measurably off for denoising (its covariance is too narrow)
+    s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, cases["denoise"][0], PosteriorConfig(method="paper", **cfg))
+    assert worst_errors(s[:, 0], *cases["denoise"][1])[1] > 3 * COV_TOL
+
+
+def test_known_values_are_never_changed():
+    model, norm, _, _ = gaussian_setup(T=20)
+    x = np.random.default_rng(1).normal(size=(3, D)) * 10
+    mask = np.array([[1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 1, 0]], bool)
+    for method in Method:
+        s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, inpainting(x, mask, (D,)),
+                             PosteriorConfig(method=method, n_samples=5, chains=4))
+        assert np.array_equal(s[:, mask], np.broadcast_to(x[mask], s[:, mask].shape))
+        assert np.isfinite(s).all() and not np.allclose(s[0][~mask], s[1][~mask])
+
+
+@pytest.mark.parametrize("variance, methods", [(1.0, ["diffused"]), (4.0, ["paper", "diffused"])])
+def test_smooth_evidence_lands_near_the_exact_conditional_mean(variance, methods):
+    """A Gaussian r given as a function: the first-order form gets the conditional mean to first
+    order while r is smooth on the scale of each step's spread (the paper's own form diverges
+    for the sharper r: its mean update overshoots once Sigma * curvature > 2)."""
+    model, norm, mean, cov = gaussian_setup()
+    target = np.array([2.0, -1.0, 1.0, 2.0])
+    log_r = lambda x: -0.5 * ((x - torch.as_tensor(target)) ** 2).sum(-1) / variance  # noqa: E731
+    m, c = exact_conditional(mean, cov, np.eye(D), target, variance * np.eye(D))
+    sd = np.sqrt(np.diag(c))
+    for method in methods:
+        s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, Smooth(log_r, 2000), PosteriorConfig(method=method))
+        assert s.shape == (2000, D)
+        assert (np.abs(s.mean(0) - m) < 0.25 * sd).all(), (method, (s.mean(0) - m) / sd)
+        assert np.abs(s.mean(0) - mean).max() > 0.5  # it did move away from the prior mean
+
+
+# -- binary ------------------------------------------------------------------------------------
+PATTERNS = np.array([[1, 0, 0, 1, 0, 0], [0, 1, 0, 0, 1, 0], [0, 0, 1, 0, 0, 1]], float)
+
+
+def test_binary_inpainting_matches_the_enumerated_posterior():
+    """Data uniform over three patterns; the optimal rates by enumeration. Knowing bit 0 = 0 leaves
+    patterns 2 and 3 equally likely; knowing bits 0 and 1 = 0 leaves pattern 3 only."""
+    pi = 0.3
+    process = make_process(DiffusionConfig(process="binomial", T=200, schedule="paper", beta_1=1 / 200, pi=pi))
+    model = DiffusionModel(process, EnumerationOracle(process, PATTERNS, pi))
+    mask = np.zeros((2, 6), bool)
+    mask[0, 0] = True
+    mask[1, [0, 1]] = True
+    n = 2000
+    out = sample_posterior(model, identity((6,)), (6,), ProcessKind.BINOMIAL, inpainting(np.zeros((2, 6)), mask, (6,)),
+                           PosteriorConfig(method="diffused", n_samples=n))
+    assert set(np.unique(out)) <= {0.0, 1.0} and (out[:, mask] == 0).all()
+    freq = [(out[:, i, None, :] == PATTERNS[None]).all(-1).mean(0) for i in range(2)]
+    assert abs(freq[0][1] - 0.5) < 4 * math.sqrt(0.25 / n) + 0.02 and freq[0][1] + freq[0][2] > 0.97, freq
+    assert freq[1][2] > 0.97, freq
+    paper = sample_posterior(model, identity((6,)), (6,), ProcessKind.BINOMIAL, inpainting(np.zeros((2, 6)), mask, (6,)),
+                             PosteriorConfig(method="paper", n_samples=n))
+    assert (paper[:, 1, None, :] == PATTERNS[None]).all(-1).mean(0)[2] < 0.9  # the heuristic loses consistency
+
+
+# -- bad input ---------------------------------------------------------------------------------
+def test_bad_evidence_gets_one_clear_message():
+    with pytest.raises(DataError, match="does not match"):
+        inpainting(np.zeros((2, D)), np.ones((3, D)), (D,))
+    with pytest.raises(DataError, match="no known values"):
+        inpainting(np.zeros((2, D)), np.array([[1, 0, 0, 0], [0, 0, 0, 0]]), (D,))
+    with pytest.raises(DataError, match="every value known"):
+        inpainting(np.zeros((1, D)), np.ones((1, D)), (D,))
+    with pytest.raises(DataError, match="shape"):
+        inpainting(np.zeros((2, D + 1)), np.ones((2, D + 1)), (D,))
+    with pytest.raises(DataError, match="positive"):
+        denoising(np.zeros((2, D)), -0.5, (D,))
+    with pytest.raises(DataError, match="NaN"):
+        denoising(np.full((1, D), np.nan), 1.0, (D,))
+    # unknown entries may hold anything, NaN included
+    assert inpainting(np.array([[1.0, np.nan, 2.0, np.nan]]), np.array([1, 0, 1, 0]), (D,)).mask.shape == (1, D)
+
+
+def test_cli_inpaint_and_denoise(tmp_path, capsys):
+    from helpers import TINY
+
+    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
+    np.save(tmp_path / "d.npy", data)
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
+    obs = data[:2].copy()
+    obs[:, 1] = np.nan
+    np.save(tmp_path / "obs.npy", obs)
+    np.save(tmp_path / "mask.npy", np.array([1, 0, 1]))  # broadcasts over the examples
+    out = tmp_path / "filled.npy"
+    assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "mask.npy"),
+                 "--n-samples", "3", "--out", str(out)]) == 0
+    filled = np.load(out)
+    assert filled.shape == (3, 2, 3) and np.array_equal(filled[:, :, [0, 2]], np.broadcast_to(obs[:, [0, 2]], (3, 2, 2)))
+    np.save(tmp_path / "one.npy", data[0])  # a single example gives (n_samples, *shape)
+    assert main(["denoise", str(run), "--data", str(tmp_path / "one.npy"), "--noise-std", "0.5", "--n-samples", "4",
+                 "--method", "paper", "--out", str(out)]) == 0
+    assert np.load(out).shape == (4, 3)
+    capsys.readouterr()
+    assert main(["denoise", str(run), "--data", str(tmp_path / "one.npy"), "--noise-std", "-1", "--out", str(out)]) == 2
+    assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "d.npy"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "noise standard deviation must be positive" in err and "mask" in err
