@@ -18,8 +18,8 @@ def test_npy_npz_csv_load_the_same_array(tmp_path):
     np.savetxt(tmp_path / "a.csv", x, delimiter=",", header="u,v,w", comments="")
     np.savetxt(tmp_path / "plain.csv", x, delimiter=",")
     for path in ("a.npy", "one.npz", "a.csv", "plain.csv"):
-        assert np.allclose(load_file(str(tmp_path / path)), x), path
-    assert np.allclose(load_file(str(tmp_path / "two.npz"), "other"), x[:5])
+        assert np.allclose(load_file(str(tmp_path / path))[0], x), path
+    assert np.allclose(load_file(str(tmp_path / "two.npz"), "other")[0], x[:5])
     with pytest.raises(DataError, match="--npz-key"):
         load_file(str(tmp_path / "two.npz"))
     with pytest.raises(DataError, match="no array 'nope'"):
@@ -33,7 +33,7 @@ def test_npy_npz_csv_load_the_same_array(tmp_path):
         (np.array([[1.0, np.inf], [0.0, 1.0]]), "NaN or infinite"),
         (np.zeros((0, 3)), "empty"),
         (np.arange(5.0), "reshape to \\(N, 1\\)"),
-        (np.zeros((2, 3, 4)), "expected shape \\(examples, dimensions\\)"),
+        (np.zeros((2, 3, 4, 5, 6)), "expected shape \\(examples, dimensions\\)"),
         (np.array([["a", "b"]]), "expected numbers"),
     ],
 )

@@ -120,6 +120,7 @@ def estimate_bound(
         raise ValueError(f"trajectories must be at least 1, got {trajectories}")
     pair = trajectories % 2 == 0
     units = trajectories // 2 if pair else trajectories
+    rows = min(rows, max(64, 2**15 // x0[0].numel()))  # rows per network call: large image batches run slower on CPU
     process = model.process
     table = process.table()
     K_all, var_all, eq14_all = [], [], []

@@ -23,7 +23,7 @@ from .config import ConfigError, add_arguments, given, override
 from .data import BUILTINS, DataConfig, DataError, Dataset, load_dataset, load_file
 from .data.builtin import resolve
 from .evaluate import EvalConfig, evaluate
-from .networks import MLPConfig
+from .networks import MLPConfig, MultiScaleConfig
 from .process import DiffusionConfig, ProcessKind
 from .report import describe, evaluation_record
 from .run import ModelConfig, Run, RunConfig, configure
@@ -55,7 +55,9 @@ def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model (or continue one with --resume)",
                        description="Train a diffusion probabilistic model by gradient ascent on the bound K.",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
-    p.add_argument("data", help=f"a .npy/.npz/.csv file of shape (examples, dimensions), or a built-in: {_builtin_help()}")
+    p.add_argument("data", help="a .npy/.npz/.csv file of shape (examples, dimensions); images as .npy/.npz of shape "
+                                "(N, H, W) or (N, C, H, W) (uint8: 8-bit) or a folder of PNG/JPEG files; mnist or cifar10 "
+                                f"with --data-dir; or a built-in: {_builtin_help()}")
     p.add_argument("--out", required=True, type=Path, help="run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
@@ -65,10 +67,12 @@ def add_train_parser(sub) -> None:
     add_arguments(p, DiffusionConfig, "diffusion")
     add_arguments(p, ModelConfig, "network")
     add_arguments(p, MLPConfig, "MLP network")
+    add_arguments(p, MultiScaleConfig, "multi-scale network (images)")
     add_arguments(p, TrainConfig, "training")
 
 
-SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConfig, "mlp": MLPConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConfig, "mlp": MLPConfig,
+            "multiscale": MultiScaleConfig, "train": TrainConfig}
 
 
 def config_from_args(args: argparse.Namespace, dataset: Dataset) -> RunConfig:
@@ -169,6 +173,9 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--per-example", type=Path, default=None, metavar="FILE.npy",
                    help="also write one bound per example (bits, data coordinates: their mean is K_data)")
     p.add_argument("--max-examples", type=int, default=None, help="score at most this many examples")
+    p.add_argument("--parzen", action="store_true",
+                   help="images: also a Parzen-window estimate (the paper's Table 2 baseline; bandwidth fitted on training "
+                        "images). A poor estimator of log-likelihood, biased and bandwidth-sensitive: for comparison only")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     add_arguments(p, EvalConfig, "estimator")
 
@@ -185,9 +192,11 @@ def evaluation_data(run: Run, args: argparse.Namespace):
         dataset = load_dataset(DataConfig(source=args.data, data_seed=run.config.data.data_seed + 1))
         x, density, reference = dataset.x, dataset.log_density, dataset.reference
     else:
-        x, density, reference = load_file(args.data, args.npz_key), None, {}
+        (x, _), density, reference = load_file(args.data, args.npz_key, run.config.data.image_size), None, {}
     if tuple(x.shape[1:]) != run.data_shape:
         raise DataError(f"{args.data} has examples of shape {tuple(x.shape[1:])}; the run was trained on {run.data_shape}")
+    if run.levels is not None and not (x.min() >= 0 and x.max() <= run.levels - 1 and (x == np.round(x)).all()):
+        raise DataError(f"{args.data}: the run models discrete data with values 0..{run.levels - 1}; these are not")
     return x, density, reference
 
 
@@ -197,9 +206,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     x, density, reference = evaluation_data(run, args)
     if args.max_examples is not None:
         x = x[: args.max_examples]
-    evaluation = evaluate(model, x, run.normalization, EvalConfig(**given(EvalConfig, args)), log_density=density)
+    config = run.eval_config(given(EvalConfig, args))
+    evaluation = evaluate(model, x, run.normalization, config, log_density=density, levels=run.levels)
     record = evaluation_record(evaluation, reference)
     record["data"] = args.data or "heldout"
+    if run.levels is not None:
+        from .baselines import image_baselines
+        from .train import training_data
+
+        record.update(image_baselines(training_data(run)[1], x, run.levels, config.eval_seed))
+        if args.parzen:
+            record.update(parzen_record(run, x, config.eval_seed))
     if args.per_example is not None:
         np.save(args.per_example, evaluation.per_example_data())
     if args.json:
@@ -209,6 +226,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def parzen_record(run: Run, x: np.ndarray, seed: int) -> dict:
+    from .baselines import parzen_bandwidth, parzen_log2_density
+    from .data.images import dequantize
+    from .train import training_data
+
+    rng = np.random.default_rng(seed)
+    train = dequantize(training_data(run)[1], run.levels, rng)
+    sigma = parzen_bandwidth(train, rng)
+    log2p = parzen_log2_density(train, dequantize(x, run.levels, np.random.default_rng(seed)), sigma)
+    return {"parzen_bits_per_dim": float(-log2p.mean() / x[0].size), "parzen_sigma": sigma}
+
+
 # -- sample and plot --------------------------------------------------------------------------
 def add_sample_parser(sub) -> None:
     p = sub.add_parser("sample", help="draw exact samples from the model", description="Ancestral sampling from the reverse process.")
@@ -216,6 +245,7 @@ def add_sample_parser(sub) -> None:
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--out", type=Path, required=True, help="output .npy (data coordinates)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--png", type=Path, default=None, help="images: also write the samples as a grid (.png)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
 
 
@@ -228,8 +258,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     device = torch.device(args.device) if args.device else distributed.default_device()
     model = run.load_model().to(device)
     z, _ = sample(model, run.data_shape, args.n, torch.Generator(device=device).manual_seed(args.seed), device)
-    np.save(args.out, run.normalization.inverse(z.cpu().numpy()))
+    x = run.normalization.inverse(z.cpu().numpy())
+    if run.levels is not None:  # the dequantized model's exact discrete samples: floor(x_0)
+        x = np.clip(np.floor(x), 0, run.levels - 1).astype(np.uint8 if run.levels <= 256 else np.int64)
+    np.save(args.out, x)
     print(f"wrote {args.n} samples to {args.out}")
+    if args.png is not None:
+        if not run.is_images:
+            raise DataError("--png draws images; this run's examples are not images")
+        from .data.images import make_grid, save_png
+
+        save_png(make_grid(x / (run.levels - 1) if run.levels else np.clip(x, 0, 1), ncol=int(np.ceil(np.sqrt(args.n)))), args.png)
+        print(f"wrote {args.png}")
     return 0
 
 

@@ -12,6 +12,7 @@ import torch
 from .bound import BITS_PER_NAT, BoundEstimate, estimate_bound
 from .config import option
 from .data import Normalization
+from .data.images import dequantize
 from .model import DiffusionModel
 
 
@@ -35,27 +36,35 @@ class Evaluation:
     estimate: BoundEstimate
     log2_jacobian: float  # K_data = K + this
     true_log2: np.ndarray | None  # log2 p(x) per example in normalized coordinates, if known
+    pixels: int | None = None  # images: bounds are reported per pixel (a pixel's channels summed)
+    dims: int = 1  # numbers per example
+    levels: int | None = None  # discrete data (dequantized): also report bits per dimension of the discrete data
 
     def per_example_data(self) -> np.ndarray:
         """Per-example bounds in bits, in the data's own coordinates (their mean is K_data)."""
         return self.estimate.K.cpu().numpy() + self.log2_jacobian
 
-    def summary(self, units: str = "bits/example") -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         e = self.estimate
         K = e.mean()
+        per = self.pixels or 1  # images: per pixel
         out: dict[str, Any] = {
-            "K": K,
-            "K_data": K + self.log2_jacobian,
-            "K_minus_L_null": K - float(e.log_null.mean()),
-            "stderr": e.stderr(),
+            "K": K / per,
+            "K_data": (K + self.log2_jacobian) / per,
+            "K_minus_L_null": (K - float(e.log_null.mean())) / per,
+            "stderr": e.stderr() / per,
             "n_examples": e.n,
-            "units": units,
-            "L_null": float(e.log_null.mean()),
-            "K_eq14": float(e.K_eq14.mean()),
-            "mc_stderr_per_example": e.mc_stderr_per_example(),
+            "units": "bits/pixel" if self.pixels else "bits/example",
+            "L_null": float(e.log_null.mean()) / per,
+            "K_eq14": float(e.K_eq14.mean()) / per,
+            "mc_stderr_per_example": e.mc_stderr_per_example() / per,
             "estimator": e.estimator,
             "trajectories": e.trajectories,
         }
+        if self.levels is not None:
+            # -log2 P(x) <= -E_u log2 p(x + u) for the discrete data (values in units of one level)
+            out["bits_per_dim"] = -(K + self.log2_jacobian) / self.dims
+            out["bits_per_dim_stderr"] = e.stderr() / self.dims
         if self.true_log2 is not None:
             diff = self.true_log2 - e.K.cpu().numpy()
             out.update({
@@ -74,9 +83,13 @@ def evaluate(
     config: EvalConfig,
     log_density: Callable[[np.ndarray], np.ndarray] | None = None,
     device: torch.device | None = None,
+    levels: int | None = None,
 ) -> Evaluation:
-    """Estimate K for each example of ``x`` (data coordinates); compare with ``log_density`` if given."""
+    """Estimate K for each example of ``x`` (data coordinates); compare with ``log_density`` if given.
+    Discrete data (``levels``) are dequantized by U[0, 1) noise drawn from the evaluation's seed."""
     device = device or next(model.parameters()).device
+    if levels is not None:
+        x = dequantize(x, levels, np.random.default_rng(config.eval_seed))
     w = torch.as_tensor(normalization.forward(x), dtype=torch.float64, device=device)
     generator = torch.Generator(device=device).manual_seed(config.eval_seed)
     in_model = estimate_bound(model, w, generator, trajectories=config.trajectories, t_samples=config.t_samples)
@@ -89,4 +102,6 @@ def evaluate(
     true = None
     if log_density is not None:
         true = log_density(x) * BITS_PER_NAT - jac
-    return Evaluation(estimate=estimate, log2_jacobian=jac, true_log2=true)
+    shape = tuple(x.shape[1:])
+    return Evaluation(estimate=estimate, log2_jacobian=jac, true_log2=true, pixels=shape[-2] * shape[-1] if len(shape) == 3 else None,
+                      dims=int(np.prod(shape)), levels=levels)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from .data.images import make_grid  # noqa: E402
 from .process import ProcessKind  # noqa: E402
 from .run import Run  # noqa: E402
 from .sampling import drift, forward_states, reverse_entropy, sample  # noqa: E402
@@ -66,6 +67,28 @@ def draw_rasters(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray],
     plt.close(fig)
 
 
+def draw_image_trajectories(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], T: int, path: Path) -> None:
+    """Images (N, C, H, W), each state scaled to [0, 1] by its own range: the forward diffusion of
+    held-out images (top) and the model's reverse trajectories (bottom), columns t."""
+    steps = sorted(forward)
+    fig, axes = plt.subplots(2, len(steps), figsize=(2.8 * len(steps), 6.0), squeeze=False)
+    for j, t in enumerate(steps):
+        for row, states, label in ((0, forward, "q"), (1, reverse, "p")):
+            v = states[t]
+            v = (v - v.min()) / max(float(v.max() - v.min()), 1e-12)
+            grid = make_grid(v, ncol=int(np.ceil(np.sqrt(v.shape[0]))))
+            axes[row, j].imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
+            axes[row, j].set_title(f"{label}(x_{{{t}}})" + (" data" if (t == 0 and row == 0) else " samples" if t == 0 else ""))
+            axes[row, j].set_xticks([])
+            axes[row, j].set_yticks([])
+    axes[0, 0].set_ylabel("forward diffusion")
+    axes[1, 0].set_ylabel("reverse (the model)")
+    fig.suptitle(f"Forward and reverse trajectories (T = {T})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def draw_entropy(lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
     """Eq. 24's bounds on H_q(X_{t-1}|X_t) per dimension, with the learned reverse kernel's entropy."""
     t = np.arange(1, lower.size + 1)
@@ -94,11 +117,15 @@ def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> N
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     binary = run.config.diffusion.process is ProcessKind.BINOMIAL
-    n = 40 if binary else n
+    n = 16 if run.is_images else 40 if binary else n
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
     steps = _steps(model.T)
     forward = forward_states(model, x0, steps, gen)
     _, reverse = sample(model, run.data_shape, x0.shape[0], gen, device, keep=steps)
+    if run.is_images:
+        draw_image_trajectories({t: v.cpu().numpy() for t, v in forward.items()},
+                                {t: v.cpu().numpy() for t, v in reverse.items()}, model.T, path)
+        return
     if binary:
         draw_rasters({t: v.cpu().numpy() for t, v in forward.items()},
                      {t: v.cpu().numpy() for t, v in reverse.items()}, model.T, path)

@@ -10,9 +10,8 @@ from .evaluate import Evaluation
 from .run import Run
 
 
-def evaluation_record(evaluation: Evaluation, reference: dict[str, Any] | None = None, step: int | None = None,
-                      units: str = "bits/example") -> dict[str, Any]:
-    record = evaluation.summary(units)
+def evaluation_record(evaluation: Evaluation, reference: dict[str, Any] | None = None, step: int | None = None) -> dict[str, Any]:
+    record = evaluation.summary()
     if step is not None:
         record["step"] = step
     if reference:
@@ -38,7 +37,15 @@ def describe(record: dict[str, Any]) -> list[str]:
     if "true_log_likelihood" in record:
         lines.append(f"true log-likelihood (z-scored)               = {record['true_log_likelihood']:.4f} {u}")
         lines.append(f"gap (truth - K)                              = {record['gap']:.4f} +- {record['gap_stderr']:.4f} {u}")
+    if "bits_per_dim" in record:
+        lines.append(f"bits per dimension of the discrete data        = {record['bits_per_dim']:.4f} +- {record['bits_per_dim_stderr']:.4f} (lower is better)")
+    if "gaussian_bits_per_dim" in record:
+        lines.append(f"full-covariance Gaussian on the same images    = {record['gaussian_bits_per_dim']:.4f} bits/dim "
+                     f"(the diffusion model is {record['gaussian_bits_per_dim'] - record['bits_per_dim']:+.4f} better)")
     reference = record.get("reference") or {}
     if "paper_K" in reference:
         lines.append(f"paper's K for reference: {reference['paper_K']} {u} ({reference.get('note', '')})")
+    if "paper_K_minus_L_null_per_pixel" in reference:
+        lines.append(f"paper's K - L_null for reference: {reference['paper_K_minus_L_null_per_pixel']} bits/pixel "
+                     f"({reference.get('note', '')})")
     return lines

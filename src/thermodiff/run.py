@@ -20,8 +20,10 @@ from .checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_ch
 from .config import ConfigError, coerce_enums, from_dict, option, to_dict
 from . import binomial_process
 from .data import DataConfig, DataError, Dataset, Normalization, NormalizationKind, fingerprint, fit, is_binary, split
+from .evaluate import EvalConfig
 from .model import DiffusionModel
-from .networks import MLPConfig, NetworkKind, make_network
+from .networks import MLPConfig, MultiScaleConfig, NetworkKind, make_network
+from .data.images import dequantize
 from .process import DiffusionConfig, ProcessKind, make_process
 from .train_config import TrainConfig
 
@@ -33,8 +35,9 @@ RUN_VERSION = 1
 class ModelConfig:
     """Which network, and its settings."""
 
-    network: NetworkKind = option(NetworkKind.MLP, "network architecture")
+    network: NetworkKind = option(NetworkKind.MLP, "network architecture (images get the multi-scale network)")
     mlp: MLPConfig = option(MLPConfig(), "MLP settings", cli=False)
+    multiscale: MultiScaleConfig = option(MultiScaleConfig(), "multi-scale network settings", cli=False)
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -66,17 +69,36 @@ def configure(dataset: Dataset, given: dict[str, dict[str, Any]]) -> RunConfig:
             train_x, _ = split(dataset.x, data_config.heldout_fraction, data_config.data_seed)
             diffusion["pi"] = float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3))
     model = dict(given.get("model", {}))
+    train = dict(given.get("train", {}))
+    if dataset.is_images:
+        if data.get("normalization") is NormalizationKind.WHITEN:
+            raise DataError("images are z-scored per pixel (--normalization zscore, the default for them); whitening is not offered")
+        if kind is ProcessKind.GAUSSIAN:
+            data.setdefault("normalization", NormalizationKind.ZSCORE)
+        model.setdefault("network", NetworkKind.MULTISCALE)
+        diffusion = {**IMAGE_DEFAULTS["diffusion"], **diffusion}
+        train = {**IMAGE_DEFAULTS["train"], **train}
     return RunConfig(
         data=DataConfig(source=dataset.name, **data),
         diffusion=DiffusionConfig(**diffusion),
-        model=ModelConfig(mlp=MLPConfig(**given.get("mlp", {})), **model),
-        train=TrainConfig(**given.get("train", {})),
+        model=ModelConfig(mlp=MLPConfig(**given.get("mlp", {})), multiscale=MultiScaleConfig(**given.get("multiscale", {})),
+                          **model),
+        train=TrainConfig(**train),
     )
+
+
+# Settings that suit images (the paper used T = 1000 and small batches), used where the user gives none.
+IMAGE_DEFAULTS = {
+    "diffusion": {"T": 1000},
+    "train": {"batch_size": 64, "lr": 1e-3, "eval_every": 1000, "eval_examples": 200, "checkpoint_every": 250},
+    "eval": {"trajectories": 2, "t_samples": 50},  # 2000 held-out 16x16 images in minutes, still unbiased
+}
 
 
 def build_model(config: RunConfig, data_shape: tuple[int, ...]) -> DiffusionModel:
     process = make_process(config.diffusion)
-    network = make_network(config.model.network, config.model.mlp, data_shape, process.out_channels, config.diffusion.T)
+    network = make_network(config.model.network, config.model.mlp, data_shape, process.out_channels, config.diffusion.T,
+                           config.model.multiscale)
     return DiffusionModel(process, network)
 
 
@@ -84,13 +106,18 @@ class Run:
     """A run directory on disk and what it records."""
 
     def __init__(self, path: Path, config: RunConfig, normalization: Normalization, data_shape: tuple[int, ...],
-                 data_fingerprint: str, n_examples: int):
+                 data_fingerprint: str, n_examples: int, levels: int | None = None):
         self.path = Path(path)
         self.config = config
         self.normalization = normalization
         self.data_shape = data_shape
         self.data_fingerprint = data_fingerprint
         self.n_examples = n_examples
+        self.levels = levels  # discrete data (images): values 0..levels-1, dequantized by U[0, 1)
+
+    @property
+    def is_images(self) -> bool:
+        return len(self.data_shape) == 3
 
     # -- files ---------------------------------------------------------------------------
     @property
@@ -120,7 +147,11 @@ class Run:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         train_x, heldout_x = split(dataset.x, config.data.heldout_fraction, config.data.data_seed)
-        run = cls(path, config, fit(train_x, config.data.normalization), dataset.shape, fingerprint(dataset.x), dataset.x.shape[0])
+        levels = dataset.levels if config.diffusion.process is ProcessKind.GAUSSIAN else None  # binary data stay 0/1
+        if levels is not None:  # normalize what the model sees: dequantized values
+            train_x = dequantize(train_x, levels, np.random.default_rng(config.data.data_seed))
+        run = cls(path, config, fit(train_x, config.data.normalization), dataset.shape, fingerprint(dataset.x),
+                  dataset.x.shape[0], levels)
         np.save(path / "heldout.npy", heldout_x)
         run.save_config()
         return run
@@ -133,6 +164,7 @@ class Run:
             "data_shape": list(self.data_shape),
             "data_fingerprint": self.data_fingerprint,
             "n_examples": self.n_examples,
+            "levels": self.levels,
             "normalization": self.normalization.to_json(),
         }
         atomic_write_bytes(self.path / "config.json", json.dumps(record, indent=2).encode())
@@ -157,10 +189,14 @@ class Run:
             train=from_dict(TrainConfig, parts["train"], "train"),
         )
         return cls(path, config, Normalization.from_json(record["normalization"]), tuple(record["data_shape"]),
-                   record["data_fingerprint"], int(record["n_examples"]))
+                   record["data_fingerprint"], int(record["n_examples"]), record.get("levels"))
 
     def with_config(self, config: RunConfig) -> "Run":
-        return Run(self.path, config, self.normalization, self.data_shape, self.data_fingerprint, self.n_examples)
+        return Run(self.path, config, self.normalization, self.data_shape, self.data_fingerprint, self.n_examples, self.levels)
+
+    def eval_config(self, given: dict[str, Any] | None = None) -> EvalConfig:
+        """The bound estimator's settings: its defaults, those for images, then ``given``."""
+        return EvalConfig(**{**(IMAGE_DEFAULTS["eval"] if self.is_images else {}), **(given or {})})
 
     # -- the model ------------------------------------------------------------------------
     def build_model(self) -> DiffusionModel:

@@ -22,6 +22,7 @@ from .bound import BITS_PER_NAT
 from .checkpoint import load_state, save_checkpoint
 from .data import DataError, Dataset, fingerprint, load_dataset, split
 from .ema import EMA
+from .baselines import image_baselines
 from .evaluate import EvalConfig, Evaluation, evaluate
 from .model import DiffusionModel
 from .report import evaluation_record, write_evaluation
@@ -88,7 +89,11 @@ class Trainer:
         self.callbacks = callbacks or TrainCallbacks()
         self.dataset, train_x, heldout_x = training_data(run)
         self.data = torch.as_tensor(run.normalization.forward(train_x), dtype=torch.float64, device=ctx.device)
+        # discrete data: each batch adds fresh U[0, 1) noise (in model coordinates, u / std)
+        self.dequantization = None if run.levels is None else torch.as_tensor(
+            np.broadcast_to(1.0 / run.normalization.std, run.data_shape).copy(), dtype=torch.float64, device=ctx.device)
         self.heldout = heldout_x
+        self.train_x = train_x
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
             self.model: DiffusionModel = run.build_model().to(ctx.device)
@@ -118,6 +123,8 @@ class Trainer:
         idx = torch.randint(self.data.shape[0], (B,), generator=gen, device=ctx.device)
         t, p = model.steps.sample(cfg.t_sampling, B, gen)
         x0 = self.data[idx]
+        if self.dequantization is not None:
+            x0 = x0 + torch.rand(x0.shape, generator=gen, device=ctx.device, dtype=x0.dtype) * self.dequantization
         noise = model.process.noise_like(x0, gen)
         local = ctx.local_slice(B)
         ell, u, prior = self.net(x0[local], t[local], noise[local])
@@ -179,16 +186,20 @@ class Trainer:
     def _periodic_eval(self) -> None:
         x = self.heldout[: self.config.eval_examples]
         quick = EvalConfig(trajectories=2, t_samples=min(64, self.model.T - 1))
-        summary = evaluate(self.ema.model, x, self.run.normalization, quick).summary()
+        summary = evaluate(self.ema.model, x, self.run.normalization, quick, levels=self.run.levels).summary()
         record = {"step": self.step, "running_K": self.running_K, **{k: summary[k] for k in ("K", "K_data", "stderr")}}
         with open(self.run.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self.callbacks.on_eval(self.step, record)
 
     def final_eval(self) -> Evaluation:
-        evaluation = evaluate(self.ema.model, self.heldout, self.run.normalization, EvalConfig(),
-                              log_density=self.dataset.log_density)
-        write_evaluation(self.run, evaluation_record(evaluation, self.dataset.reference, self.step))
+        config = self.run.eval_config()
+        evaluation = evaluate(self.ema.model, self.heldout, self.run.normalization, config,
+                              log_density=self.dataset.log_density, levels=self.run.levels)
+        record = evaluation_record(evaluation, self.dataset.reference, self.step)
+        if self.run.levels is not None:
+            record.update(image_baselines(self.train_x, self.heldout, self.run.levels, config.eval_seed))
+        write_evaluation(self.run, record)
         return evaluation
 
 

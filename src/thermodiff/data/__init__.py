@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy as np
 from ..config import coerce_enums, option
 from .builtin import BUILTINS, resolve
 from .files import check_vectors, read_array
+from .images import as_images, load_image_folder
+from .standard import load_cifar10, load_mnist
 from .normalize import DataError, Normalization, NormalizationKind, fit, fit_per_dimension
 
 
@@ -29,8 +32,10 @@ class DataConfig:
     normalization: NormalizationKind = option(
         NormalizationKind.WHITEN,
         "zscore: each dimension to unit variance (the paper's); whiten: then decorrelate (ZCA); K is always "
-        "reported z-scored. Binary data are never normalized",
+        "reported z-scored. Binary data are never normalized; images are z-scored",
     )
+    data_dir: str | None = option(None, "folder holding the files of mnist or cifar10")
+    image_size: int = option(32, "side in pixels that images read from a folder are cropped and resized to")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -46,30 +51,55 @@ class Dataset:
     x: np.ndarray
     log_density: Callable[[np.ndarray], np.ndarray] | None = None  # ln p(x) per example, if known
     reference: dict[str, Any] = field(default_factory=dict)
+    levels: int | None = None  # discrete values 0..levels-1 (8-bit images: 256), dequantized for training
+
+    @property
+    def is_images(self) -> bool:
+        return self.x.ndim == 4
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
 
 
+STANDARD = {"mnist": load_mnist, "cifar10": load_cifar10}  # standard image sets read from --data-dir
+
+
 def load_dataset(config: DataConfig) -> Dataset:
-    """The data set that ``config.source`` names: a built-in or a file."""
+    """The data set that ``config.source`` names: a built-in, a standard set, a folder of images or a file."""
     found = resolve(config.source)
     if found is not None:
         builtin, params, n = found
         x = builtin.generate(n, np.random.default_rng(config.data_seed), **params)
+        if builtin.levels is not None:
+            x, _ = as_images(x, config.source, builtin.levels)
         density = None
         if builtin.log_density is not None:
             density = lambda v, f=builtin.log_density, p=params: f(v, **p)  # noqa: E731
-        return Dataset(name=config.source, x=x, log_density=density, reference=builtin.reference)
-    return Dataset(name=config.source, x=load_file(config.source, config.npz_key))
+        return Dataset(name=config.source, x=x, log_density=density, reference=builtin.reference, levels=builtin.levels)
+    if config.source in STANDARD:
+        if config.data_dir is None:
+            raise DataError(f"{config.source} is read from its standard files: give the folder with --data-dir DIR")
+        x, levels = as_images(STANDARD[config.source](config.data_dir, "train"), config.source)
+        return Dataset(name=config.source, x=x, levels=levels)
+    x, levels = load_file(config.source, config.npz_key, config.image_size)
+    return Dataset(name=config.source, x=x, levels=levels)
 
 
-def load_file(path: str, npz_key: str | None = None) -> np.ndarray:
-    """A user's file, checked: float64 (examples, dimensions)."""
+def load_file(path: str, npz_key: str | None = None, image_size: int = 32) -> tuple[np.ndarray, int | None]:
+    """A user's data, checked: (float64 array, levels). A folder of PNG/JPEG images, or a file:
+    (examples, dimensions) vectors, or images (N, H, W) / (N, C, H, W) (uint8: 8-bit, 256 levels)."""
+    if Path(path).is_dir():
+        return as_images(load_image_folder(path, image_size), path)
     if "." not in path.rsplit("/", 1)[-1]:
-        raise DataError(f"{path!r} is neither a built-in data set ({', '.join(BUILTINS)}) nor a data file (.npy, .npz, .csv)")
-    return check_vectors(read_array(path, npz_key), path)
+        raise DataError(f"{path!r} is neither a built-in data set ({', '.join([*BUILTINS, *STANDARD])}), a folder "
+                        "of images, nor a data file (.npy, .npz, .csv)")
+    x = read_array(path, npz_key)
+    if x.ndim in (3, 4):
+        return as_images(x, path)
+    if x.ndim > 4:
+        raise DataError(f"{path}: expected shape (examples, dimensions), or images (N, H, W) or (N, C, H, W); got {x.shape}")
+    return check_vectors(x, path), None
 
 
 def is_binary(x: np.ndarray) -> bool:

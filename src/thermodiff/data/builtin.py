@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import heartbeat, swissroll, toy
+from . import deadleaves, digits, heartbeat, swissroll, textures, toy
 from .normalize import DataError
 
 
@@ -25,6 +25,11 @@ class Builtin:
     log_density: Callable[..., np.ndarray] | None = None
     n: int = 20000
     reference: dict[str, Any] = field(default_factory=dict)  # published figures to print beside ours
+    levels: int | None = None  # discrete images: values are integers 0..levels-1 (dequantized in training)
+
+
+def _digits(n: int, rng: np.random.Generator) -> np.ndarray:
+    return digits.load()[:n]
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -55,6 +60,30 @@ BUILTINS: dict[str, Builtin] = {
         generate=toy.mixture_generate,
         log_density=toy.mixture_log_density,
         params={"components": 8, "radius": 4.0, "width": 0.3},
+    ),
+    "deadleaves": Builtin(
+        description="8-bit grey dead-leaves patches, 16x16 (occluding disks, radii ~ r^-3; see thermodiff.data.deadleaves)",
+        generate=deadleaves.generate,
+        params={"size": 16, "r_min": 1.0, "r_max": 32.0},
+        levels=deadleaves.LEVELS,
+        reference={"paper_K_minus_L_null_per_pixel": 3.536,
+                   "note": "Sohl-Dickstein et al. 2015, Table 2 (the dead leaves of Theis et al. 2012; not the same images)"},
+    ),
+    "textures": Builtin(
+        description="8-bit 16x16 patches of a texture photograph shipped with scikit-image (brick, grass or gravel)",
+        generate=textures.generate,
+        params={"size": 16, "image": "brick", "downscale": 1},
+        levels=textures.LEVELS,
+        reference={"paper_K_minus_L_null_per_pixel": 1.5,
+                   "note": "Sohl-Dickstein et al. 2015 report about 1.5 bits/pixel on bark textures (Lazebnik et al. 2005), "
+                           "which cannot be shipped; these photographs differ"},
+    ),
+    "digits": Builtin(
+        description="scikit-learn's 1797 8x8 handwritten digits, 17 grey levels (0..16)",
+        generate=_digits,
+        params={},
+        n=1797,
+        levels=digits.LEVELS,
     ),
 }
 
