@@ -48,45 +48,45 @@ def draw_trajectories(forward: dict[int, np.ndarray], reverse: dict[int, np.ndar
     plt.close(fig)
 
 
-def draw_rasters(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], T: int, path: Path) -> None:
-    """Binary data as rasters (examples down, bits across): data, forward q(x_t), reverse p(x_t)."""
+def _forward_reverse_figure(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], show, title: str,
+                            path: Path, width: float, height: float) -> None:
+    """Two rows (forward q(x_t) of data, reverse p(x_t) of the model), one column per step t;
+    ``show(ax, states)`` draws one panel."""
     steps = sorted(forward)
-    fig, axes = plt.subplots(2, len(steps), figsize=(2.6 * len(steps), 6.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(steps), figsize=(width * len(steps), height), squeeze=False)
     for j, t in enumerate(steps):
         for row, states, label in ((0, forward, "q"), (1, reverse, "p")):
             ax = axes[row, j]
-            ax.imshow(states[t], aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+            show(ax, states[t])
             ax.set_title(f"{label}(x_{{{t}}})" + (" data" if (t == 0 and row == 0) else " samples" if t == 0 else ""))
             ax.set_xticks([])
             ax.set_yticks([])
     axes[0, 0].set_ylabel("forward diffusion")
     axes[1, 0].set_ylabel("reverse (the model)")
-    fig.suptitle(f"Binomial diffusion: forward and reverse trajectories (T = {T}; rows are examples)")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def draw_rasters(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], T: int, path: Path) -> None:
+    """Binary data as rasters (examples down, bits across): data, forward q(x_t), reverse p(x_t)."""
+    def show(ax, v):
+        ax.imshow(v, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+
+    _forward_reverse_figure(forward, reverse, show, f"Binomial diffusion: forward and reverse trajectories (T = {T}; "
+                            "rows are examples)", path, 2.6, 6.5)
 
 
 def draw_image_trajectories(forward: dict[int, np.ndarray], reverse: dict[int, np.ndarray], T: int, path: Path) -> None:
     """Images (N, C, H, W), each state scaled to [0, 1] by its own range: the forward diffusion of
     held-out images (top) and the model's reverse trajectories (bottom), columns t."""
-    steps = sorted(forward)
-    fig, axes = plt.subplots(2, len(steps), figsize=(2.8 * len(steps), 6.0), squeeze=False)
-    for j, t in enumerate(steps):
-        for row, states, label in ((0, forward, "q"), (1, reverse, "p")):
-            v = states[t]
-            v = (v - v.min()) / max(float(v.max() - v.min()), 1e-12)
-            grid = make_grid(v, ncol=int(np.ceil(np.sqrt(v.shape[0]))))
-            axes[row, j].imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
-            axes[row, j].set_title(f"{label}(x_{{{t}}})" + (" data" if (t == 0 and row == 0) else " samples" if t == 0 else ""))
-            axes[row, j].set_xticks([])
-            axes[row, j].set_yticks([])
-    axes[0, 0].set_ylabel("forward diffusion")
-    axes[1, 0].set_ylabel("reverse (the model)")
-    fig.suptitle(f"Forward and reverse trajectories (T = {T})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    def show(ax, v):
+        v = (v - v.min()) / max(float(v.max() - v.min()), 1e-12)
+        grid = make_grid(v, ncol=int(np.ceil(np.sqrt(v.shape[0]))))
+        ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, interpolation="nearest")
+
+    _forward_reverse_figure(forward, reverse, show, f"Forward and reverse trajectories (T = {T})", path, 2.8, 6.0)
 
 
 def draw_entropy(lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
