@@ -225,3 +225,28 @@ def test_cli_inpaint_and_denoise(tmp_path, capsys):
     assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "d.npy"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "noise standard deviation must be positive" in err and "mask" in err
+
+
+def test_coordinate_by_coordinate_path_is_exact_for_independent_gaussian_data():
+    """z-scored data and the optimal kernel: the diagonal path (used above ``dense_max`` dimensions,
+    for images) takes Var[x_0|x_s] from the kernel's variance and is then exact too."""
+    process = make_process(DiffusionConfig(T=60))
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    norm = Normalization(mean=np.array([1.0, -2.0, 0.5, 3.0]), std=np.array([2.0, 0.5, 1.0, 3.0]))
+    mean = norm.mean + norm.std * M_W.numpy()
+    sd = norm.std * S_W.numpy()
+    noisy = np.array([[2.0, -1.0, 1.0, 2.0]])
+    post_var = 1 / (1 / sd**2 + 1.0)
+    post_mean = post_var * (mean / sd**2 + noisy[0])
+    for method, ok in (("diffused", True), ("paper", False)):
+        s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, denoising(noisy, 1.0, (D,)),
+                             PosteriorConfig(method=method, n_samples=N_SAMPLES, dense_max=0))[:, 0]
+        mean_err = np.abs(s.mean(0) - post_mean) / np.sqrt(post_var)
+        var_err = np.abs(s.var(0) / post_var - 1)
+        good = mean_err.max() < MEAN_TOL and var_err.max() < COV_TOL
+        assert good == ok, (method, mean_err, var_err)
+    mask = np.array([[True, False, False, True]])
+    s = sample_posterior(model, norm, (D,), ProcessKind.GAUSSIAN, inpainting(noisy, mask, (D,)),
+                         PosteriorConfig(n_samples=N_SAMPLES, dense_max=0))[:, 0]
+    assert np.array_equal(s[:, mask[0]], np.broadcast_to(noisy[0, mask[0]], (N_SAMPLES, 2)))
+    assert (np.abs(s[:, ~mask[0]].mean(0) - mean[~mask[0]]) / sd[~mask[0]] < MEAN_TOL).all()

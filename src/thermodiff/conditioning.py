@@ -48,6 +48,9 @@ class PosteriorConfig:
     n_samples: int = option(16, "posterior samples per observed example")
     seed: int = option(0, "sampling seed")
     chains: int = option(4096, "chains run at once (memory)")
+    dense_max: int = option(64, "diffused method: up to this many dimensions, the exact Jacobian of x0_hat (dense "
+                                "matrices); above it, for z-scored data, each coordinate on its own with the "
+                                "kernel's variance (fast, for images)")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -142,12 +145,14 @@ def _as_batch(x: np.ndarray, data_shape: tuple[int, ...], what: str) -> np.ndarr
 class Conditioner(abc.ABC):
     """Runs one process's reverse chain multiplied by evidence."""
 
-    def __init__(self, model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...], method: Method):
+    def __init__(self, model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...],
+                 options: "PosteriorConfig"):
         self.model = model
         self.process = model.process
         self.normalization = normalization
         self.data_shape = tuple(data_shape)
-        self.method = Method(method)
+        self.options = options
+        self.method = Method(options.method)
 
     @abc.abstractmethod
     def prepare(self, evidence: Evidence, device: torch.device) -> Any:
@@ -186,10 +191,10 @@ def register_conditioner(kind: ProcessKind) -> Callable[[type[Conditioner]], typ
 
 
 def make_conditioner(model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...],
-                     kind: ProcessKind, method: Method) -> Conditioner:
+                     kind: ProcessKind, options: PosteriorConfig) -> Conditioner:
     from . import conditioning_binomial, conditioning_gaussian  # noqa: F401  (they register themselves)
 
-    return _CONDITIONERS[ProcessKind(kind)](model, normalization, data_shape, method)
+    return _CONDITIONERS[ProcessKind(kind)](model, normalization, data_shape, options)
 
 
 def sample_posterior(model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...], kind: ProcessKind,
@@ -197,7 +202,7 @@ def sample_posterior(model: DiffusionModel, normalization: Normalization, data_s
     """Posterior samples in data coordinates, shape (n_samples, N, *shape) (for ``Smooth``
     evidence, (n, *shape)). ``progress`` is called with the number of reverse steps done."""
     device = next(model.parameters()).device
-    conditioner = make_conditioner(model, normalization, data_shape, kind, config.method)
+    conditioner = make_conditioner(model, normalization, data_shape, kind, config)
     prepared = conditioner.prepare(evidence, device)
     n_examples = conditioner.count(prepared)
     per_example = 1 if isinstance(evidence, Smooth) else config.n_samples

@@ -19,7 +19,9 @@ from torch import Tensor
 
 from .conditioning import Conditioner, Denoising, Evidence, Inpainting, Method, Smooth, register_conditioner
 from .data import Normalization
-from .posterior import LinearEvidence, diffused_evidence, first_order_tilt, matheron_update, tweedie_covariance
+from .gaussian import posterior_coefficients
+from .posterior import (DiagonalEvidence, LinearEvidence, diagonal_matheron_update, diffused_diagonal_evidence,
+                        diffused_evidence, first_order_tilt, matheron_update, tweedie_covariance, tweedie_slope)
 from .process import ProcessKind
 from .reverse import predicted_x0
 
@@ -61,6 +63,20 @@ def linear_evidence(evidence: Inpainting | Denoising, affine: AffineMap) -> Line
     return LinearEvidence(A=affine.M.expand(noisy.shape[0], D, D).clone(), y=noisy - affine.offset, R=torch.diag_embed(var))
 
 
+def diagonal_evidence(evidence: Inpainting | Denoising, affine: AffineMap) -> DiagonalEvidence:
+    """The same evidence coordinate by coordinate, for a diagonal map (z-scored data: x_i = o_i + m_i w_i)."""
+    device = affine.M.device
+    m = torch.diagonal(affine.M)
+    if isinstance(evidence, Inpainting):
+        known = torch.as_tensor(evidence.mask.reshape(evidence.mask.shape[0], -1), device=device)
+        values = torch.as_tensor(evidence.observed.reshape(known.shape), device=device)
+        return DiagonalEvidence(a=torch.where(known, m, 0.0), y=torch.where(known, values - affine.offset, 0.0),
+                                r=torch.where(known, 0.0, 1.0).to(torch.float64))
+    noisy = torch.as_tensor(evidence.noisy.reshape(evidence.noisy.shape[0], -1), device=device)
+    var = torch.as_tensor(evidence.noise_std.reshape(noisy.shape), device=device) ** 2
+    return DiagonalEvidence(a=m.expand_as(noisy).clone(), y=noisy - affine.offset, r=var)
+
+
 @register_conditioner(ProcessKind.GAUSSIAN)
 class GaussianConditioner(Conditioner):
     """p~(x_{s} | x_{s+1}) ∝ N(x_s; mu, diag Sigma) r_s(x_s), drawn exactly for linear-Gaussian r_s."""
@@ -70,15 +86,15 @@ class GaussianConditioner(Conditioner):
         if isinstance(evidence, Smooth):
             self.n_smooth = evidence.n
             return lambda w: evidence.log_r(self.affine.to_data(w).reshape(w.shape[0], *self.data_shape))
+        if self.normalization.whitening is None and self.affine.M.shape[0] > self.options.dense_max:
+            return diagonal_evidence(evidence, self.affine)
         return linear_evidence(evidence, self.affine)
 
     def count(self, prepared) -> int:
         return self.n_smooth if callable(prepared) else prepared.y.shape[0]
 
     def select(self, prepared, rows: Tensor):
-        if callable(prepared):
-            return prepared
-        return LinearEvidence(prepared.A[rows], prepared.y[rows], prepared.R[rows])
+        return prepared if callable(prepared) else prepared.take(rows)
 
     # -- the chain -------------------------------------------------------------------------
     def start(self, prepared, n: int, generator: torch.Generator | None) -> Tensor:
@@ -107,6 +123,8 @@ class GaussianConditioner(Conditioner):
         if callable(prepared):
             grad = self._grad_log_r(prepared, mean, s)
             return first_order_tilt(mean, var, grad) + var.sqrt() * self._randn(mean.shape, generator, mean)
+        if isinstance(prepared, DiagonalEvidence):
+            return self._tilted_draw_diagonal(mean, var, s, prepared, generator)
         evidence = prepared
         if s > 0 and self.method is Method.DIFFUSED:
             x0_hat, J = self._x0_and_jacobian(mean, s)
@@ -114,6 +132,24 @@ class GaussianConditioner(Conditioner):
         draw = mean + var.sqrt() * self._randn(mean.shape, generator, mean)
         eta = self._randn(evidence.y.shape, generator, mean)
         return matheron_update(draw, var, evidence, eta)
+
+    def _tilted_draw_diagonal(self, mean: Tensor, var: Tensor, s: int, prepared: DiagonalEvidence, generator) -> Tensor:
+        """The same coordinate by coordinate. The diffused method takes Var[x_0|x_s] from the
+        model's own step-s kernel, whose variance is beta_tilde_s + c_x0^2 Var[x_0|x_s] at the
+        optimum, and the slope dE[x_0|x_s]/dx_s from it by Tweedie (no Jacobian needed)."""
+        evidence = prepared
+        if s > 0 and self.method is Method.DIFFUSED:
+            table = self.process.table()
+            steps = torch.full((mean.shape[0],), s, dtype=torch.long, device=mean.device)
+            xs = mean.reshape(-1, *self.data_shape)
+            with torch.no_grad():
+                kernel = self.model.kernel(xs, steps, table)
+            x0_hat = predicted_x0(kernel, xs, steps, table).flatten(1)
+            c_x0, _ = posterior_coefficients(table)
+            var_x0 = ((kernel.log_var.exp().flatten(1) - table.beta_tilde[s]) / c_x0[s] ** 2).clamp(min=0.0)
+            evidence = diffused_diagonal_evidence(prepared, mean, x0_hat, tweedie_slope(var_x0, table.alpha_bar[s]), var_x0)
+        draw = mean + var.sqrt() * self._randn(mean.shape, generator, mean)
+        return diagonal_matheron_update(draw, var, evidence, self._randn(mean.shape, generator, mean))
 
     def _x0(self, w: Tensor, s: int) -> Tensor:
         """The model's prediction of x_0 from the state x_s = w (flattened)."""

@@ -116,3 +116,39 @@ def diffused_evidence(evidence: LinearEvidence, at: Tensor, x0_hat: Tensor, jaco
     AJ = A @ jacobian
     offset = (A @ (x0_hat - (jacobian @ at.unsqueeze(-1)).squeeze(-1)).unsqueeze(-1)).squeeze(-1)
     return LinearEvidence(A=AJ, y=evidence.y - offset, R=evidence.R + A @ cov_x0 @ A.transpose(-1, -2))
+
+
+# -- the same, coordinate by coordinate (diagonal maps and noise: images) -----------------------
+@dataclass(frozen=True)
+class DiagonalEvidence:
+    """r(x) = prod_i N(y_i; a_i x_i, r_i): evidence about each coordinate separately (float64 (B, D)).
+    a_i = 0 (with y_i = 0, r_i > 0) means no evidence about coordinate i; r_i = 0 means exact."""
+
+    a: Tensor
+    y: Tensor
+    r: Tensor
+
+    def repeat(self, n: int) -> "DiagonalEvidence":
+        return DiagonalEvidence(*(v.repeat_interleave(n, dim=0) for v in (self.a, self.y, self.r)))
+
+    def take(self, rows) -> "DiagonalEvidence":
+        return DiagonalEvidence(self.a[rows], self.y[rows], self.r[rows])
+
+
+def diagonal_matheron_update(draw: Tensor, var: Tensor, evidence: DiagonalEvidence, eta: Tensor) -> Tensor:
+    """``matheron_update`` for diagonal evidence: per coordinate, gain g = v a / (a^2 v + r)."""
+    a, r = evidence.a, evidence.r.clamp(min=0.0)
+    g = var * a / (a * a * var + r).clamp(min=torch.finfo(var.dtype).tiny)
+    return draw + g * (evidence.y - a * draw - r.sqrt() * eta)
+
+
+def diffused_diagonal_evidence(evidence: DiagonalEvidence, at: Tensor, x0_hat: Tensor, slope: Tensor,
+                               var_x0: Tensor) -> DiagonalEvidence:
+    """``diffused_evidence`` with x_0,i | x ≈ N(x0_hat_i + slope_i (x_i - at_i), var_x0_i), coordinate by coordinate."""
+    a = evidence.a
+    return DiagonalEvidence(a=a * slope, y=evidence.y - a * (x0_hat - slope * at), r=evidence.r + a * a * var_x0)
+
+
+def tweedie_slope(var_x0: Tensor, alpha_bar: Tensor) -> Tensor:
+    """dE[x_0|x_t]/dx_t on the diagonal from Var[x_0|x_t] by Tweedie: sqrt(abar) / (1 - abar) * Var."""
+    return alpha_bar.sqrt() / (1.0 - alpha_bar) * var_x0
