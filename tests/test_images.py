@@ -85,3 +85,31 @@ def test_standard_sets_say_where_their_files_go(tmp_path, capsys):
 def test_images_refuse_whitening(tmp_path, capsys, option):
     assert main(["train", "digits", "--out", str(tmp_path / "d"), *TINY_IMAGES, *option]) == 2
     assert "whiten" in capsys.readouterr().err
+
+
+def test_image_posteriors_png_in_and_out_and_the_restoration_figure(tmp_path, capsys):
+    from PIL import Image
+
+    run_dir = tmp_path / "dl"
+    assert main(["train", "deadleaves:size=8,n=120", "--out", str(run_dir), *TINY_IMAGES]) == 0
+    image = Run.open(run_dir).heldout()[0, 0].astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "obs.png")
+    mask = np.zeros((8, 8), np.uint8)
+    mask[:, :4] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "filled.npy"
+    assert main(["inpaint", str(run_dir), "--data", str(tmp_path / "obs.png"), "--mask", str(tmp_path / "mask.png"),
+                 "--n-samples", "2", "--out", str(out), "--png", str(tmp_path / "filled.png")]) == 0
+    filled = np.load(out)
+    assert filled.dtype == np.uint8 and filled.shape == (2, 1, 8, 8)
+    assert np.array_equal(filled[:, 0, :, :4], np.broadcast_to(image[:, :4], (2, 8, 4)))  # known pixels kept exactly
+    assert (tmp_path / "filled.png").exists()
+    assert main(["denoise", str(run_dir), "--data", str(tmp_path / "obs.png"), "--noise-std", "40", "--n-samples", "2",
+                 "--out", str(out)]) == 0
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "wrong.png")
+    capsys.readouterr()
+    assert main(["denoise", str(run_dir), "--data", str(tmp_path / "wrong.png"), "--noise-std", "40", "--out", str(out)]) == 2
+    assert "9x9 pixels" in capsys.readouterr().err
+    for kind in ("denoise", "inpaint"):
+        assert main(["plot", str(run_dir), "--kind", kind, "--out", str(tmp_path / f"{kind}.png")]) == 0
+        assert "PSNR" in capsys.readouterr().out

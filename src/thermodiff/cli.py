@@ -273,23 +273,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-PLOTS = ("trajectories", "entropy")
+PLOTS = ("trajectories", "entropy", "denoise", "inpaint")
 
 
 def add_plot_parser(sub) -> None:
     p = sub.add_parser("plot", help="draw the paper's figures for a run",
                        description="trajectories: forward and reverse trajectories with the drift (paper Fig. 1); "
-                                   "entropy: eq. 24's bounds on each reverse step's entropy with the learned kernel's.")
+                                   "entropy: eq. 24's bounds on each reverse step's entropy with the learned kernel's; "
+                                   "denoise, inpaint (image runs): held-out images, corrupted (noise at SNR 1; the central "
+                                   "square hidden) and restored by posterior sampling (paper Figs. 4-5).")
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--out", type=Path, required=True, help="output image (.png)")
     p.add_argument("--kind", choices=PLOTS, default="trajectories", help="which figure (default trajectories)")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import figure_entropy, figure_trajectories
+    from .plots import figure_entropy, figure_restoration, figure_trajectories
 
     run = Run.open(args.run)
-    if args.kind == "trajectories":
+    if args.kind in ("denoise", "inpaint"):
+        print(figure_restoration(run, args.out, args.kind))
+    elif args.kind == "trajectories":
         if int(np.prod(run.data_shape)) < 2 and run.config.diffusion.process is not ProcessKind.BINOMIAL:
             raise DataError("the trajectory figure needs at least two dimensions")
         figure_trajectories(run, args.out)
@@ -304,6 +308,7 @@ def _add_posterior_options(p) -> None:
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--out", type=Path, required=True, help="output .npy: (n_samples, *data shape), data coordinates")
     p.add_argument("--npz-key", default=None, help="which array of an .npz --data file")
+    p.add_argument("--png", type=Path, default=None, help="images: also write the samples as a grid, a row per example")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     add_arguments(p, PosteriorConfig, "posterior sampling")
 
@@ -312,9 +317,10 @@ def add_inpaint_parser(sub) -> None:
     p = sub.add_parser("inpaint", help="fill in missing values: posterior samples given the known ones",
                        description="Sample p(x_0 | known values) by multiplying each reverse step with the evidence "
                                    "(Sohl-Dickstein et al. 2015, Sec. 2.5). Known values are kept exactly.")
-    p.add_argument("--data", required=True, help="observations (.npy/.npz/.csv): one example or a batch, data coordinates; "
-                                                 "values where the mask is 0 are ignored (NaN is fine)")
-    p.add_argument("--mask", required=True, help="same shape as --data (or broadcasting to it): 1 where a value is known")
+    p.add_argument("--data", required=True, help="observations (.npy/.npz/.csv, or a PNG/JPEG for image runs): one example "
+                                                 "or a batch, data coordinates; values where the mask is 0 are ignored (NaN is fine)")
+    p.add_argument("--mask", required=True, help="same shape as --data (or broadcasting to it): 1 where a value is known; "
+                                                 "for image runs also a PNG (nonzero: known)")
     _add_posterior_options(p)
 
 
@@ -322,22 +328,46 @@ def add_denoise_parser(sub) -> None:
     p = sub.add_parser("denoise", help="remove additive Gaussian noise: posterior samples of the clean data",
                        description="Sample p(x_0 | y) for y = x_0 + n, n ~ N(0, noise_std^2) in data coordinates, by "
                                    "multiplying each reverse step with the evidence (Sohl-Dickstein et al. 2015, Sec. 2.5).")
-    p.add_argument("--data", required=True, help="noisy observations (.npy/.npz/.csv): one example or a batch, data coordinates")
+    p.add_argument("--data", required=True, help="noisy observations (.npy/.npz/.csv, or a PNG/JPEG for image runs): one "
+                                                 "example or a batch, data coordinates")
     p.add_argument("--noise-std", required=True, type=float, help="standard deviation of the noise, data coordinates")
     _add_posterior_options(p)
 
 
+def read_observations(path: str, run: Run, npz_key: str | None = None) -> np.ndarray:
+    """Observations for ``inpaint``/``denoise``: an array file, or for image runs a PNG/JPEG image
+    of the run's size (grey or RGB as the run's images are)."""
+    from .data.files import read_array
+    from .data.images import IMAGE_SUFFIXES
+
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        if not run.is_images:
+            raise DataError(f"{path} is an image; this run's examples are not images")
+        from PIL import Image
+
+        channels, height, width = run.data_shape
+        with Image.open(path) as image:
+            array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.float64)
+        array = array[None] if channels == 1 else array.transpose(2, 0, 1)
+        if array.shape != tuple(run.data_shape):
+            raise DataError(f"{path} is {array.shape[2]}x{array.shape[1]} pixels; the run's images are {width}x{height}")
+        return array
+    observed = read_array(path, npz_key)
+    if observed.dtype.kind not in "biuf":
+        raise DataError(f"{path}: expected numbers, got an array of dtype {observed.dtype}")
+    return observed
+
+
 def _posterior(args: argparse.Namespace, make_evidence) -> int:
     from .conditioning import sample_posterior
-    from .data.files import read_array
 
     run = Run.open(args.run)
     device = torch.device(args.device) if args.device else distributed.default_device()
-    observed = read_array(args.data, args.npz_key)
-    if observed.dtype.kind not in "biuf":
-        raise DataError(f"{args.data}: expected numbers, got an array of dtype {observed.dtype}")
+    observed = read_observations(args.data, run, args.npz_key).astype(np.float64)
     single = tuple(observed.shape) == tuple(run.data_shape)
-    evidence = make_evidence(observed, run.data_shape)
+    if run.levels is not None:  # discrete data: the model's values live in [v, v + 1); condition on the middle
+        observed = observed + 0.5
+    evidence = make_evidence(observed, run)
     config = PosteriorConfig(**given(PosteriorConfig, args))
     model = run.load_model().to(device)
     n_chains = evidence_count(evidence) * config.n_samples
@@ -347,9 +377,20 @@ def _posterior(args: argparse.Namespace, make_evidence) -> int:
               disable=None, desc=f"{n_chains} chains") as bar:
         samples = sample_posterior(model, run.normalization, run.data_shape, run.config.diffusion.process, evidence,
                                    config, progress=bar.update)
-    np.save(args.out, samples[:, 0] if single else samples)
+    if run.levels is not None:  # back to the discrete values (known values v + 1/2 -> v exactly)
+        samples = np.clip(np.floor(samples), 0, run.levels - 1).astype(np.uint8 if run.levels <= 256 else np.int64)
+    out = samples[:, 0] if single else samples
+    np.save(args.out, out)
     print(f"wrote {args.out}: {config.n_samples} posterior samples ({config.method.value} method) of "
-          f"{'one example' if single else f'{samples.shape[1]} examples'}, shape {(samples[:, 0] if single else samples).shape}")
+          f"{'one example' if single else f'{samples.shape[1]} examples'}, shape {out.shape}")
+    if args.png is not None:
+        if not run.is_images:
+            raise DataError("--png draws images; this run's examples are not images")
+        from .data.images import make_grid, save_png
+
+        rows = samples.swapaxes(0, 1).reshape(-1, *run.data_shape)  # one row of samples per example
+        save_png(make_grid(rows / (run.levels - 1) if run.levels else np.clip(rows, 0, 1), ncol=config.n_samples), args.png)
+        print(f"wrote {args.png}: one row of samples per example")
     return 0
 
 
@@ -361,16 +402,21 @@ def evidence_count(evidence) -> int:
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from .conditioning import inpainting
-    from .data.files import read_array
+    from .data.images import IMAGE_SUFFIXES
 
-    mask = read_array(args.mask)
-    return _posterior(args, lambda observed, shape: inpainting(observed, mask, shape))
+    def evidence(observed, run):
+        mask = read_observations(args.mask, run)
+        if Path(args.mask).suffix.lower() in IMAGE_SUFFIXES:  # an image mask: any nonzero value is known
+            mask = mask > 0
+        return inpainting(observed, mask, run.data_shape)
+
+    return _posterior(args, evidence)
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
     from .conditioning import denoising
 
-    return _posterior(args, lambda noisy, shape: denoising(noisy, args.noise_std, shape))
+    return _posterior(args, lambda noisy, run: denoising(noisy, args.noise_std, run.data_shape))
 
 
 # -- demo -------------------------------------------------------------------------------------
