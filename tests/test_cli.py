@@ -99,3 +99,12 @@ def test_evaluate_refuses_data_of_another_shape(trained, tmp_path, capsys):
     np.save(tmp_path / "wrong.npy", np.zeros((5, 2)))
     assert main(["evaluate", str(trained / "run"), "--data", str(tmp_path / "wrong.npy")]) == 2
     assert "shape" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end_on_a_short_budget(tmp_path, capsys):
+    """The main job: train on the Swiss roll, report the bound next to the truth, write both figures."""
+    assert main(["demo", "--out", str(tmp_path), "--time-limit", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "true log-likelihood" in out and "gap" in out and "demo finished" in out
+    for kind in ("trajectories", "entropy"):
+        assert (tmp_path / f"swissroll_{kind}.png").stat().st_size > 10_000
