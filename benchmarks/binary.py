@@ -15,13 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from common import train_and_score
 from thermodiff.data import load_dataset
 from thermodiff.data import DataConfig
 
@@ -40,30 +38,15 @@ def bernoulli_mixture(n: int, rng: np.random.Generator):
     return x, log_prob
 
 
-def run(cmd: list[str]) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
 def bench(name: str, source: str, log_prob, out: Path, args) -> dict:
-    run_dir = out / name
-    started = time.monotonic()
-    run([sys.executable, "-m", "thermodiff", "train", source, "--out", str(run_dir), "--time-limit", str(args.time_limit), *args.extra])
-    wall = time.monotonic() - started
-    trained = json.loads((run_dir / "evaluation.json").read_text())
-    per_path = run_dir / "per_example.npy"
-    record = json.loads(run([sys.executable, "-m", "thermodiff", "evaluate", str(run_dir), "--json",
-                             "--trajectories", str(args.trajectories), "--per-example", str(per_path)]))
-    heldout = np.load(run_dir / "heldout.npy")
+    trained, record, heldout, per, minutes = train_and_score(out / name, source, args.time_limit, args.trajectories, args.extra)
     truth = log_prob(heldout) / math.log(2)
-    diff = truth - np.load(per_path)
+    diff = truth - per
     return {"name": name, "K": record["K"], "stderr": record["stderr"], "true": float(truth.mean()),
             "gap": float(diff.mean()), "gap_stderr": float(diff.std(ddof=1) / math.sqrt(diff.size)),
             "K_minus_L_null": record["K_minus_L_null"], "K_eq14": record["K_eq14"],
             "per_example_mc": record["mc_stderr_per_example"], "steps": trained["step"],
-            "train_and_eval_minutes": wall / 60}
+            "train_and_eval_minutes": minutes}
 
 
 def main() -> None:

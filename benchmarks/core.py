@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
+from common import train_and_score
 from thermodiff.data import BUILTINS, swissroll, toy
 
 
@@ -63,25 +62,9 @@ def mixture2(n: int, rng: np.random.Generator):
     return x, log_density
 
 
-def run(cmd: list[str]) -> str:
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
 def bench(name: str, source: str, log_density, out: Path, args) -> dict:
-    run_dir = out / name
-    started = time.monotonic()
-    run([sys.executable, "-m", "thermodiff", "train", source, "--out", str(run_dir), "--time-limit", str(args.time_limit), *args.extra])
-    wall = time.monotonic() - started
-    trained = json.loads((run_dir / "evaluation.json").read_text())
-    per_path = run_dir / "per_example.npy"
-    record = json.loads(run([sys.executable, "-m", "thermodiff", "evaluate", str(run_dir), "--json",
-                             "--trajectories", str(args.trajectories), "--per-example", str(per_path)]))
-    heldout = np.load(run_dir / "heldout.npy")
+    trained, record, heldout, per, minutes = train_and_score(out / name, source, args.time_limit, args.trajectories, args.extra)
     truth_data = log_density(heldout) / math.log(2)  # bits, data coordinates
-    per = np.load(per_path)
     diff = truth_data - per
     return {
         "name": name, "K": record["K"], "stderr": record["stderr"], "K_data": record["K_data"],
@@ -90,7 +73,7 @@ def bench(name: str, source: str, log_density, out: Path, args) -> dict:
         "per_example_rms": float(np.sqrt((diff**2).mean())), "per_example_mc": record["mc_stderr_per_example"],
         "per_example_corr": float(np.corrcoef(truth_data, per)[0, 1]),
         "K_eq14": record["K_eq14"], "K_minus_L_null": record["K_minus_L_null"],
-        "steps": trained["step"], "train_and_eval_minutes": wall / 60, "n_heldout": int(heldout.shape[0]),
+        "steps": trained["step"], "train_and_eval_minutes": minutes, "n_heldout": int(heldout.shape[0]),
     }
 
 

@@ -35,13 +35,17 @@ def test_builtin_images_train_evaluate_sample_and_plot(tmp_path, capsys):
     assert run.levels == 256 and run.data_shape == (1, 8, 8) and run.config.model.network.value == "multiscale"
     assert run.config.diffusion.T == 20 and run.config.data.normalization.value == "zscore"
     capsys.readouterr()
-    assert main(["evaluate", str(run_dir), "--json", "--t-samples", "4"]) == 0
+    per_example = tmp_path / "per.npy"
+    assert main(["evaluate", str(run_dir), "--json", "--t-samples", "4", "--per-example", str(per_example)]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["units"] == "bits/pixel" and record["n_examples"] == 24
     for key in ("K", "K_minus_L_null", "stderr", "bits_per_dim", "gaussian_bits_per_dim"):
         assert np.isfinite(record[key]), key
-    # bits/dim of the discrete data from the bound in data (level) coordinates, per dimension
-    assert math.isclose(record["bits_per_dim"], -record["K_data"] * 64 / 64, rel_tol=1e-9)
+    # bits/dim of the discrete data: minus the per-example bounds (bits, grey-level units) over 64 dimensions,
+    # and K_data per pixel times 64 pixels is the same total
+    totals = np.load(per_example)
+    assert math.isclose(record["bits_per_dim"], -totals.mean() / 64, rel_tol=1e-9)
+    assert math.isclose(record["K_data"] * 64, totals.mean(), rel_tol=1e-9)
     out = tmp_path / "s.npy"
     assert main(["sample", str(run_dir), "--n", "4", "--out", str(out), "--png", str(tmp_path / "grid.png")]) == 0
     samples = np.load(out)

@@ -264,13 +264,18 @@ def cmd_sample(args: argparse.Namespace) -> int:
     np.save(args.out, x)
     print(f"wrote {args.n} samples to {args.out}")
     if args.png is not None:
-        if not run.is_images:
-            raise DataError("--png draws images; this run's examples are not images")
-        from .data.images import make_grid, save_png
-
-        save_png(make_grid(x / (run.levels - 1) if run.levels else np.clip(x, 0, 1), ncol=int(np.ceil(np.sqrt(args.n)))), args.png)
+        write_grid(run, x, int(np.ceil(np.sqrt(args.n))), args.png)
         print(f"wrote {args.png}")
     return 0
+
+
+def write_grid(run: Run, images: np.ndarray, ncol: int, path: Path) -> None:
+    """Images in data units as a PNG grid (discrete levels scaled to [0, 1]; other data clipped to it)."""
+    if not run.is_images:
+        raise DataError("--png draws images; this run's examples are not images")
+    from .data.images import make_grid, save_png
+
+    save_png(make_grid(images / (run.levels - 1) if run.levels else np.clip(images, 0, 1), ncol=ncol), path)
 
 
 PLOTS = ("trajectories", "entropy", "denoise", "inpaint")
@@ -384,12 +389,7 @@ def _posterior(args: argparse.Namespace, make_evidence) -> int:
     print(f"wrote {args.out}: {config.n_samples} posterior samples ({config.method.value} method) of "
           f"{'one example' if single else f'{samples.shape[1]} examples'}, shape {out.shape}")
     if args.png is not None:
-        if not run.is_images:
-            raise DataError("--png draws images; this run's examples are not images")
-        from .data.images import make_grid, save_png
-
-        rows = samples.swapaxes(0, 1).reshape(-1, *run.data_shape)  # one row of samples per example
-        save_png(make_grid(rows / (run.levels - 1) if run.levels else np.clip(rows, 0, 1), ncol=config.n_samples), args.png)
+        write_grid(run, samples.swapaxes(0, 1).reshape(-1, *run.data_shape), config.n_samples, args.png)  # a row per example
         print(f"wrote {args.png}: one row of samples per example")
     return 0
 
