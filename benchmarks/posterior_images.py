@@ -6,9 +6,11 @@ For a trained image run (e.g. from benchmarks/images.py), takes held-out images 
   Wiener filter fitted on the training images (the best linear denoiser);
 - inpainting of the central square (half the side; the paper's Fig. 5): RMSE on the hidden
   pixels of the posterior mean and of one draw, against the Gaussian conditional mean;
-for each method (paper's r_t = r, and diffused).
+for each method: the paper's r_t = r; diffused (denoising starts from the noisy images as a
+diffused state); diffused+coupling (evidence also carried between pixels through the network's
+Jacobian, one backward pass per step).
 
-    python benchmarks/posterior_images.py runs/bench-images1/deadleaves --images 32 --samples 8
+    python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 8 --samples 16
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from thermodiff.conditioning import Method
+from thermodiff.conditioning import Method, PosteriorConfig
 from thermodiff.restoration import gaussian_inpaint, psnr, restore, snr1_noise_std, wiener_denoise
 from thermodiff.run import Run
 from thermodiff.train import training_data
+
+
+VARIANTS = {
+    "paper": {"method": Method.PAPER},
+    "diffused": {"method": Method.DIFFUSED},
+    "diffused+coupling": {"method": Method.DIFFUSED, "coupling": True},
+}
 
 
 def main() -> None:
@@ -31,17 +40,22 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--samples", type=int, default=8)
-    parser.add_argument("--methods", nargs="*", default=[m.value for m in Method])
+    parser.add_argument("--methods", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--tasks", nargs="*", default=["denoise", "inpaint"], choices=["denoise", "inpaint"])
     args = parser.parse_args()
     run = Run.open(args.run)
     train = training_data(run)[1]
     clean = run.heldout()[: args.images]
     peak = float(run.levels - 1) if run.levels else float(train.max())
     noise = snr1_noise_std(train)
+
+    def config(name: str) -> PosteriorConfig:
+        return PosteriorConfig(n_samples=args.samples, **VARIANTS[name])
+
     rows = []
-    for method in args.methods:
+    for method in args.methods if "denoise" in args.tasks else []:
         started = time.monotonic()
-        result = restore(run, clean, "denoise", Method(method), args.samples, np.random.default_rng(0), noise)
+        result = restore(run, clean, "denoise", config(method), np.random.default_rng(0), noise)
         if not rows:  # the baselines see the same noisy images as the methods (same seed)
             for name, est in (("noisy input", result.corrupted),
                               ("Wiener filter (fitted Gaussian)", wiener_denoise(train, result.corrupted, noise))):
@@ -50,10 +64,9 @@ def main() -> None:
         rows.append({"task": "denoise", "method": method, "mean": float(psnr(result.estimate, clean, peak).mean()),
                      "one": float(psnr(result.samples[0], clean, peak).mean()), "minutes": (time.monotonic() - started) / 60})
         print(json.dumps(rows[-1]), flush=True)
-    hidden = None
-    for method in args.methods:
+    for method in args.methods if "inpaint" in args.tasks else []:
         started = time.monotonic()
-        result = restore(run, clean, "inpaint", Method(method), args.samples, np.random.default_rng(1))
+        result = restore(run, clean, "inpaint", config(method), np.random.default_rng(1))
         hidden = ~result.mask
         if not rows or rows[-1]["task"] != "inpaint":
             gauss = gaussian_inpaint(train, result.corrupted, result.mask)

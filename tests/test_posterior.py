@@ -12,7 +12,8 @@ from thermodiff.conditioning import Method, PosteriorConfig, Smooth, denoising, 
 from thermodiff.data import DataError, Normalization
 from thermodiff.data.normalize import identity
 from thermodiff.model import DiffusionModel
-from thermodiff.posterior import LinearEvidence, condition_gaussian, first_order_tilt, matheron_update
+from thermodiff.posterior import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, matheron_update,
+                                  split_observation)
 from thermodiff.process import DiffusionConfig, ProcessKind, make_process
 
 D = 4
@@ -66,6 +67,34 @@ def test_matheron_draws_have_the_product_distribution(singular):
     assert torch.allclose(torch.cov(x.T), cov[0], atol=6 * float(cov[0].abs().max()) / math.sqrt(n) + 1e-9)
     if singular:  # the delta row holds exactly
         assert torch.allclose(x @ ev.A[0, 1], ev.y[0, 1].expand(n), atol=1e-9)
+
+
+def test_split_observation_gives_two_independent_observations_with_the_same_information():
+    """y = x + N(0, v) becomes y1 ~ N(x, lam) and y2 ~ N(x, r2), uncorrelated, with 1/lam + 1/r2 = 1/v."""
+    gen = torch.Generator().manual_seed(4)
+    n, lam = 200_000, 2.0
+    v = torch.tensor([0.5, 1.0, 1.9, 2.0], dtype=torch.float64)
+    x = torch.tensor([1.0, -1.0, 0.0, 3.0], dtype=torch.float64)
+    y = x + v.sqrt() * torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    y1, rest = split_observation(y, v.expand(n, 4), lam, torch.randn(n, 4, generator=gen, dtype=torch.float64))
+    e1, e2 = y1 - x, rest.y - x
+    tol = 6 / math.sqrt(n)
+    assert torch.allclose(e1.var(0), torch.full((4,), lam, dtype=torch.float64), rtol=tol)
+    informs = rest.a[0] > 0
+    assert informs.tolist() == [True, True, True, False]  # at v = lam the leftover carries nothing
+    assert torch.allclose(e2[:, informs].var(0), rest.r[0, informs], rtol=tol)
+    assert torch.allclose(1 / lam + 1 / rest.r[0, informs], 1 / v[informs])
+    corr = ((e1 - e1.mean(0)) * (e2 - e2.mean(0))).mean(0)[informs] / (e1.std(0) * e2.std(0))[informs]
+    assert (corr.abs() < tol).all()
+
+
+def test_matched_step_is_the_first_step_at_least_as_noisy_as_the_data():
+    table = make_process(DiffusionConfig(T=100)).table()
+    lam = (1 - table.alpha_bar) / table.alpha_bar
+    for v in (1e-6, 0.3, 1.0, 5.0):
+        s = matched_step(table.alpha_bar, v)
+        assert lam[s] >= v and (s == 1 or lam[s - 1] < v)
+    assert matched_step(table.alpha_bar, float(lam[-2]) * 10) is None
 
 
 def test_first_order_tilt_is_exact_for_a_linear_log_r():

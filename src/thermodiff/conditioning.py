@@ -10,7 +10,10 @@ p~(x_{t-1} | x_t) ∝ p(x_{t-1} | x_t) r_t(x_{t-1}). Which r_t is the method:
   the model's own prediction of x_0 from x_{t-1}. For Gaussian diffusion that prediction is
   Gaussian with Tweedie's mean and covariance (exact for Gaussian data; see posterior.py); for
   binomial diffusion the model's factorized p(x_0 | x_{t-1}) reweights each bit's rate to first
-  order. The last step (t = 1) uses r itself, exactly, under both methods.
+  order. The last step (t = 1) uses r itself, exactly, under both methods. Denoising needs no
+  evidence above the step s whose noise matches the data's: the noisy data, split in two
+  independent observations, give an exact draw of x_s and the evidence for the steps below s
+  (conditioning_gaussian.py).
 
 Evidence is given in the data's own coordinates (``Inpainting``, ``Denoising``, ``Smooth``);
 each process's conditioner maps it into the model's coordinates. A new process registers its
@@ -44,13 +47,18 @@ class PosteriorConfig:
     """How posterior samples are drawn."""
 
     method: Method = option(Method.DIFFUSED, "paper: r_t = r at every step (the paper's heuristic); diffused: the "
-                                             "evidence carried back to each step by the model's prediction of x_0")
+                                             "evidence carried back to each step by the model's prediction of x_0 "
+                                             "(denoising z-scored data starts from the noisy data as a diffused state)")
     n_samples: int = option(16, "posterior samples per observed example")
     seed: int = option(0, "sampling seed")
     chains: int = option(4096, "chains run at once (memory)")
     dense_max: int = option(64, "diffused method: up to this many dimensions, the exact Jacobian of x0_hat (dense "
                                 "matrices); above it, for z-scored data, each coordinate on its own with the "
                                 "kernel's variance (fast, for images)")
+    coupling: bool = option(True, "diffused method, coordinate by coordinate: also carry evidence between "
+                                  "coordinates to first order through the network's Jacobian (one backward pass "
+                                  "per step; without it, correlated coordinates learn of each other only through "
+                                  "the next step's prediction)")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -167,8 +175,9 @@ class Conditioner(abc.ABC):
         """The prepared evidence for chains whose example indices are ``rows``."""
 
     @abc.abstractmethod
-    def start(self, prepared: Any, n: int, generator: torch.Generator | None) -> Tensor:
-        """x_T for n chains (model coordinates, float64)."""
+    def start(self, prepared: Any, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, Any]:
+        """(x_s, s, evidence): the n chains' first state (model coordinates, float64), its step
+        (usually T), and the evidence the steps below s are to use (usually ``prepared``)."""
 
     @abc.abstractmethod
     def step(self, x: Tensor, t: int, prepared: Any, generator: torch.Generator | None) -> Tensor:
@@ -213,8 +222,10 @@ def sample_posterior(model: DiffusionModel, normalization: Normalization, data_s
     for start in range(0, total, config.chains):
         rows = example_of[start:start + config.chains]
         chunk = conditioner.select(prepared, torch.as_tensor(rows, device=device))
-        x = conditioner.start(chunk, rows.size, generator)
-        for t in range(model.T, 0, -1):
+        x, first, chunk = conditioner.start(chunk, rows.size, generator)
+        if progress is not None:
+            progress(model.T - first)
+        for t in range(first, 0, -1):
             x = conditioner.step(x, t, chunk, generator)
             if progress is not None:
                 progress(1)

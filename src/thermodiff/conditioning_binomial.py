@@ -41,11 +41,11 @@ class BinomialConditioner(Conditioner):
     def select(self, prepared, rows: Tensor):
         return prepared[0][rows], prepared[1][rows]
 
-    def start(self, prepared, n: int, generator: torch.Generator | None) -> Tensor:
+    def start(self, prepared, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, tuple]:
         known, _ = prepared
         logit = torch.full(known.shape, float(np.log(self.process.pi / (1 - self.process.pi))),
                            dtype=torch.float64, device=known.device)
-        return self._tilted_draw(logit, self.model.T, prepared, generator)
+        return self._tilted_draw(logit, self.model.T, prepared, generator), self.model.T, prepared
 
     def step(self, x: Tensor, t: int, prepared, generator: torch.Generator | None) -> Tensor:
         steps = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)

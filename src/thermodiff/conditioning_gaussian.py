@@ -6,6 +6,14 @@ linear-Gaussian evidence about w: known entries x_i = v_i are rows M_i w = v_i -
 variance (a delta); noisy observations y = x + n are y - o = M w + n. Each reverse step's
 Gaussian N(mu, diag Sigma) times that evidence is again Gaussian and is sampled exactly
 (posterior.py). ``Smooth`` evidence uses the paper's first-order form.
+
+Denoising z-scored data with the diffused method starts below T: noisy data are themselves a
+diffused state. Per coordinate y = w + N(0, v); at the first step s whose noise (1 - abar_s) /
+abar_s is at least every v, y splits into y1 ~ N(w, (1 - abar_s)/abar_s) and an independent
+leftover y2 (``split_observation``), x_s = sqrt(abar_s) y1 is an exact draw of q(x_s | w), and the
+chain runs from s with the leftover as its evidence. Given the model's x_0 | x_s this is exact;
+it spares the steps above s, where diffused evidence is only approximate. (Kadkhodaie and
+Simoncelli 2021 and SDEdit, Meng et al. 2022, start from noisy images the same way.)
 """
 
 from __future__ import annotations
@@ -21,7 +29,8 @@ from .conditioning import Conditioner, Denoising, Evidence, Inpainting, Method, 
 from .data import Normalization
 from .gaussian import posterior_coefficients
 from .posterior import (DiagonalEvidence, LinearEvidence, diagonal_matheron_update, diffused_diagonal_evidence,
-                        diffused_evidence, first_order_tilt, matheron_update, tweedie_covariance, tweedie_slope)
+                        diffused_evidence, diffused_score_weights, first_order_tilt, matched_step, matheron_update, split_observation,
+                        tweedie_covariance, tweedie_slope)
 from .process import ProcessKind
 from .reverse import predicted_x0
 
@@ -77,6 +86,25 @@ def diagonal_evidence(evidence: Inpainting | Denoising, affine: AffineMap) -> Di
     return DiagonalEvidence(a=m.expand_as(noisy).clone(), y=noisy - affine.offset, r=var)
 
 
+@dataclass(frozen=True)
+class NoisyData:
+    """Denoising evidence in model coordinates: y = w + N(0, v) per coordinate (float64 (B, D))."""
+
+    y: Tensor
+    v: Tensor
+
+    @classmethod
+    def of(cls, evidence: Denoising, affine: AffineMap) -> "NoisyData":
+        diagonal = diagonal_evidence(evidence, affine)
+        return cls(y=diagonal.y / diagonal.a, v=diagonal.r / diagonal.a**2)
+
+    def take(self, rows) -> "NoisyData":
+        return NoisyData(self.y[rows], self.v[rows])
+
+    def evidence(self) -> DiagonalEvidence:
+        return DiagonalEvidence(a=torch.ones_like(self.y), y=self.y, r=self.v)
+
+
 @register_conditioner(ProcessKind.GAUSSIAN)
 class GaussianConditioner(Conditioner):
     """p~(x_{s} | x_{s+1}) ∝ N(x_s; mu, diag Sigma) r_s(x_s), drawn exactly for linear-Gaussian r_s."""
@@ -86,9 +114,21 @@ class GaussianConditioner(Conditioner):
         if isinstance(evidence, Smooth):
             self.n_smooth = evidence.n
             return lambda w: evidence.log_r(self.affine.to_data(w).reshape(w.shape[0], *self.data_shape))
-        if self.normalization.whitening is None and self.affine.M.shape[0] > self.options.dense_max:
-            return diagonal_evidence(evidence, self.affine)
+        if self.normalization.whitening is None:
+            if isinstance(evidence, Denoising) and self.method is Method.DIFFUSED:
+                return NoisyData.of(evidence, self.affine)
+            if self._coordinatewise():
+                return diagonal_evidence(evidence, self.affine)
         return linear_evidence(evidence, self.affine)
+
+    def _coordinatewise(self) -> bool:
+        return self.normalization.whitening is None and self.affine.M.shape[0] > self.options.dense_max
+
+    def _as_model_evidence(self, evidence: DiagonalEvidence) -> DiagonalEvidence | LinearEvidence:
+        """Diagonal evidence about model coordinates, in the form the chain's path uses."""
+        if self._coordinatewise():
+            return evidence
+        return LinearEvidence(A=torch.diag_embed(evidence.a), y=evidence.y, R=torch.diag_embed(evidence.r))
 
     def count(self, prepared) -> int:
         return self.n_smooth if callable(prepared) else prepared.y.shape[0]
@@ -97,10 +137,18 @@ class GaussianConditioner(Conditioner):
         return prepared if callable(prepared) else prepared.take(rows)
 
     # -- the chain -------------------------------------------------------------------------
-    def start(self, prepared, n: int, generator: torch.Generator | None) -> Tensor:
+    def start(self, prepared, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, object]:
+        if isinstance(prepared, NoisyData):
+            alpha_bar = self.process.table().alpha_bar
+            s = matched_step(alpha_bar, float(prepared.v.max()))
+            if s is not None:  # the noisy data as a diffused state x_s, the leftover as evidence
+                lam = float((1.0 - alpha_bar[s]) / alpha_bar[s])
+                y1, rest = split_observation(prepared.y, prepared.v, lam, self._randn(prepared.y.shape, generator, prepared.y))
+                return alpha_bar[s].sqrt() * y1, s, self._as_model_evidence(rest)
+            prepared = self._as_model_evidence(prepared.evidence())
         D = self.affine.M.shape[0]
         zero = torch.zeros(n, D, dtype=torch.float64, device=self.affine.M.device)
-        return self._tilted_draw(zero, torch.ones_like(zero), self.model.T, prepared, generator)
+        return self._tilted_draw(zero, torch.ones_like(zero), self.model.T, prepared, generator), self.model.T, prepared
 
     def step(self, x: Tensor, t: int, prepared, generator: torch.Generator | None) -> Tensor:
         table = self.process.table()
@@ -141,13 +189,18 @@ class GaussianConditioner(Conditioner):
         if s > 0 and self.method is Method.DIFFUSED:
             table = self.process.table()
             steps = torch.full((mean.shape[0],), s, dtype=torch.long, device=mean.device)
-            xs = mean.reshape(-1, *self.data_shape)
-            with torch.no_grad():
+            xs = mean.reshape(-1, *self.data_shape).detach().requires_grad_(self.options.coupling)
+            with torch.set_grad_enabled(self.options.coupling):
                 kernel = self.model.kernel(xs, steps, table)
-            x0_hat = predicted_x0(kernel, xs, steps, table).flatten(1)
+                x0_hat = predicted_x0(kernel, xs, steps, table).flatten(1)
             c_x0, _ = posterior_coefficients(table)
-            var_x0 = ((kernel.log_var.exp().flatten(1) - table.beta_tilde[s]) / c_x0[s] ** 2).clamp(min=0.0)
-            evidence = diffused_diagonal_evidence(prepared, mean, x0_hat, tweedie_slope(var_x0, table.alpha_bar[s]), var_x0)
+            var_x0 = ((kernel.log_var.detach().exp().flatten(1) - table.beta_tilde[s]) / c_x0[s] ** 2).clamp(min=0.0)
+            slope = tweedie_slope(var_x0, table.alpha_bar[s])
+            if self.options.coupling:  # between coordinates, to first order: J^T e less its diagonal
+                e = diffused_score_weights(prepared, x0_hat.detach(), var_x0)
+                jte = torch.autograd.grad(x0_hat, xs, grad_outputs=e)[0].flatten(1)
+                mean = first_order_tilt(mean, var, jte - slope * e)
+            evidence = diffused_diagonal_evidence(prepared, mean, x0_hat.detach(), slope, var_x0)
         draw = mean + var.sqrt() * self._randn(mean.shape, generator, mean)
         return diagonal_matheron_update(draw, var, evidence, self._randn(mean.shape, generator, mean))
 

@@ -167,8 +167,8 @@ def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0) -> None:
 
 def figure_restoration(run: Run, path: Path, kind: str, n: int = 8, seed: int = 0) -> str:
     """Held-out images, corrupted (denoise: noise at SNR 1; inpaint: the central square hidden) and
-    restored by one posterior sample each (diffused method); returns a line with the PSNR."""
-    from .conditioning import Method
+    restored by one posterior sample each (default method); returns a line with the PSNR."""
+    from .conditioning import PosteriorConfig
     from .restoration import psnr, restore, snr1_noise_std
     from .train import training_data
 
@@ -177,11 +177,11 @@ def figure_restoration(run: Run, path: Path, kind: str, n: int = 8, seed: int = 
     rng = np.random.default_rng(seed)
     clean = run.heldout()[:n]
     noise = snr1_noise_std(training_data(run)[1]) if kind == "denoise" else None
-    result = restore(run, clean, kind, Method.DIFFUSED, 1, rng, noise)
+    result = restore(run, clean, kind, PosteriorConfig(n_samples=1), rng, noise)
     peak = float(run.levels - 1) if run.levels else float(clean.max())
     draw_restoration([("true", clean), ("noisy" if kind == "denoise" else "masked", result.corrupted),
                       ("restored", result.samples[0])], peak,
-                     f"{kind} with the diffused posterior (one sample each)", path)
+                     f"{kind} with the {PosteriorConfig().method.value} posterior (one sample each)", path)
     gain = psnr(result.samples[0], clean, peak).mean()
     return f"PSNR of the restored images {gain:.2f} dB" + (
         f" (noisy input {psnr(result.corrupted, clean, peak).mean():.2f} dB)" if kind == "denoise" else "")

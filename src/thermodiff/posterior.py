@@ -152,3 +152,39 @@ def diffused_diagonal_evidence(evidence: DiagonalEvidence, at: Tensor, x0_hat: T
 def tweedie_slope(var_x0: Tensor, alpha_bar: Tensor) -> Tensor:
     """dE[x_0|x_t]/dx_t on the diagonal from Var[x_0|x_t] by Tweedie: sqrt(abar) / (1 - abar) * Var."""
     return alpha_bar.sqrt() / (1.0 - alpha_bar) * var_x0
+
+
+# -- noisy data as a diffused state ----------------------------------------------------------------
+def split_observation(y: Tensor, v: Tensor, lam: float, z: Tensor) -> tuple[Tensor, DiagonalEvidence]:
+    """One Gaussian observation y = x + n, n ~ N(0, v) per coordinate, as two independent ones
+    that together carry exactly its information (1/lam + (lam - v)/(v lam) = 1/v):
+        y1 = y + sqrt(lam - v) z        ~ N(x, lam)              (any lam >= v),
+        y2 = y - v / sqrt(lam - v) z    ~ N(x, v lam / (lam - v)),
+    with z ~ N(0, 1) (Cov[y1, y2] = v - v = 0). Where lam = v, y2 carries nothing.
+    Returns y1 and y2 as evidence (a = 1 where it informs, a = 0 elsewhere)."""
+    gap = (lam - v).clamp(min=0.0)
+    informs = gap > 1e-12 * lam
+    safe_gap = torch.where(informs, gap, torch.ones_like(gap))
+    y1 = y + gap.sqrt() * z
+    y2 = torch.where(informs, y - v / safe_gap.sqrt() * z, 0.0)
+    r2 = torch.where(informs, v * lam / safe_gap, 1.0)
+    return y1, DiagonalEvidence(a=informs.to(y.dtype), y=y2, r=r2)
+
+
+def matched_step(alpha_bar: Tensor, v_max: float) -> int | None:
+    """The first step s >= 1 whose noise is at least v_max on the data's scale, (1 - abar_s)/abar_s >= v_max:
+    noisy data y = x_0 + N(0, v <= v_max) then give x_s = sqrt(abar_s) y1 ~ q(x_s | x_0) exactly
+    (``split_observation`` with lam = (1 - abar_s)/abar_s). None if only the last step is that noisy."""
+    lam = (1.0 - alpha_bar[1:]) / alpha_bar[1:].clamp(min=torch.finfo(alpha_bar.dtype).tiny)
+    hits = torch.nonzero(lam[:-1] >= v_max)
+    return int(hits[0, 0]) + 1 if hits.numel() else None
+
+
+def diffused_score_weights(evidence: DiagonalEvidence, x0_hat: Tensor, var_x0: Tensor) -> Tensor:
+    """e with d log r_t / dx = J^T e for r_t(x) = prod_k N(y_k; a_k x0_hat_k(x), r_k + a_k^2 var_x0_k):
+    e_k = a_k (y_k - a_k x0_hat_k) / (r_k + a_k^2 var_x0_k) (0 where that variance vanishes).
+    J^T e, less its diagonal part, carries evidence between coordinates to first order."""
+    a = evidence.a
+    total = evidence.r + a * a * var_x0
+    ok = total > 0
+    return torch.where(ok, a * (evidence.y - a * x0_hat) / torch.where(ok, total, torch.ones_like(total)), 0.0)

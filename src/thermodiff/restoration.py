@@ -9,11 +9,11 @@ levels for 8-bit images).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .conditioning import Method, PosteriorConfig, denoising, inpainting, sample_posterior
+from .conditioning import PosteriorConfig, denoising, inpainting, sample_posterior
 from .run import Run
 
 
@@ -75,14 +75,15 @@ def gaussian_inpaint(train: np.ndarray, observed: np.ndarray, mask: np.ndarray) 
     return out.reshape(observed.shape)
 
 
-def restore(run: Run, clean: np.ndarray, kind: str, method: Method, n_samples: int, rng: np.random.Generator,
-            noise_std: float | None = None, chains: int = 4096) -> Restoration:
+def restore(run: Run, clean: np.ndarray, kind: str, config: PosteriorConfig, rng: np.random.Generator,
+            noise_std: float | None = None) -> Restoration:
     """Corrupt ``clean`` (denoise: add Gaussian noise; inpaint: hide the central square) and draw
-    posterior samples with ``method``. Discrete images are handled as ``thermodiff`` does: the
-    evidence sits at the middle of each value's bin and samples are taken back to values by floor."""
+    posterior samples as ``config`` says (its seed is drawn from ``rng``). Discrete images are handled
+    as ``thermodiff`` does: the evidence sits at the middle of each value's bin and samples are
+    taken back to values by floor."""
     model = run.load_model()
     shift = 0.5 if run.levels is not None else 0.0
-    config = PosteriorConfig(method=method, n_samples=n_samples, seed=int(rng.integers(2**31)), chains=chains)
+    config = replace(config, seed=int(rng.integers(2**31)))
     if kind == "denoise":
         corrupted = clean + noise_std * rng.standard_normal(clean.shape)
         evidence, mask = denoising(corrupted + shift, noise_std, run.data_shape), None

@@ -57,19 +57,20 @@ def configure(dataset: Dataset, given: dict[str, dict[str, Any]]) -> RunConfig:
     diffusion unless another process is named; binomial diffusion refuses data that are not 0/1."""
     diffusion = dict(given.get("diffusion", {}))
     data = dict(given.get("data", {}))
+    model = dict(given.get("model", {}))
+    train = dict(given.get("train", {}))
     binary = is_binary(dataset.x)
     kind = ProcessKind(diffusion.get("process", ProcessKind.BINOMIAL if binary else ProcessKind.GAUSSIAN))
     if kind is ProcessKind.BINOMIAL:
         if not binary:
             raise DataError(f"{dataset.name}: binomial diffusion needs data whose values are all 0 or 1")
         diffusion = {**binomial_process.DEFAULTS, **diffusion, "process": kind}
+        train = {**binomial_process.TRAIN_DEFAULTS, **train}
         data["normalization"] = NormalizationKind.NONE
         if diffusion.get("pi") is None:
             data_config = DataConfig(source=dataset.name, **data)
             train_x, _ = split(dataset.x, data_config.heldout_fraction, data_config.data_seed)
             diffusion["pi"] = float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3))
-    model = dict(given.get("model", {}))
-    train = dict(given.get("train", {}))
     if dataset.is_images:
         if data.get("normalization") is NormalizationKind.WHITEN:
             raise DataError("images are z-scored per pixel (--normalization zscore, the default for them); whitening is not offered")
