@@ -6,9 +6,9 @@ For a trained image run (e.g. from benchmarks/images.py), takes held-out images 
   Wiener filter fitted on the training images (the best linear denoiser);
 - inpainting of the central square (half the side; the paper's Fig. 5): RMSE on the hidden
   pixels of the posterior mean and of one draw, against the Gaussian conditional mean;
-for each method: the paper's r_t = r; diffused (denoising starts from the noisy images as a
-diffused state); diffused+coupling (evidence also carried between pixels through the network's
-Jacobian, one backward pass per step).
+for each method: the paper's r_t = r; diffused, the default (denoising starts from the noisy
+images as a diffused state; evidence is carried between pixels through the network's Jacobian,
+one backward pass per step); and diffused without that coupling.
 
     python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 8 --samples 16
 """
@@ -30,8 +30,8 @@ from thermodiff.train import training_data
 
 VARIANTS = {
     "paper": {"method": Method.PAPER},
-    "diffused": {"method": Method.DIFFUSED},
-    "diffused+coupling": {"method": Method.DIFFUSED, "coupling": True},
+    "diffused": {"method": Method.DIFFUSED},  # the default: coupled between pixels
+    "diffused, uncoupled": {"method": Method.DIFFUSED, "coupling": False},
 }
 
 

@@ -10,6 +10,19 @@ from thermodiff.gaussian import posterior_coefficients
 from thermodiff.reverse import reverse_log_var_range
 
 
+def kernel_outputs(process, x, t, e_x0, v_x0):
+    """The (z_mu, z_Sigma) that the 'posterior' parameterization turns into the kernel with mean
+    mu_tilde(x_t, E[x_0|x_t]) and variance beta_tilde_t + c_x0^2 Var(x_0|x_t) (Var itself at t = 1)."""
+    table = process.table()
+    z_mu = (e_x0 - table.alpha_bar[t][:, None].sqrt() * x) / table.one_minus_alpha_bar[t][:, None].sqrt()
+    c_x0, _ = posterior_coefficients(table)
+    var = table.beta_tilde[t][:, None] + c_x0[t][:, None] ** 2 * v_x0
+    var = torch.where((t == 1)[:, None], v_x0, var)
+    lo, hi = reverse_log_var_range(table)
+    z_sigma = (torch.log(var) - lo[t][:, None]) / (hi[t][:, None] - lo[t][:, None]) - 0.5
+    return torch.stack([z_mu, z_sigma], dim=1)
+
+
 class GaussianOracle(nn.Module):
     """The optimal reverse kernel for independent Gaussian data N(m, s^2) per dimension.
 
@@ -28,18 +41,33 @@ class GaussianOracle(nn.Module):
     def forward(self, x, t, s_coord):
         table = self.process.table()
         abar = table.alpha_bar[t][:, None]
-        omab = table.one_minus_alpha_bar[t][:, None]
         var_data = self.s**2
-        var_xt = abar * var_data + omab
+        var_xt = abar * var_data + table.one_minus_alpha_bar[t][:, None]
         e_x0 = self.m + abar.sqrt() * var_data / var_xt * (x - abar.sqrt() * self.m)
         v_x0 = var_data - abar * var_data**2 / var_xt
-        z_mu = (e_x0 - abar.sqrt() * x) / omab.sqrt()
-        c_x0, _ = posterior_coefficients(table)
-        var = table.beta_tilde[t][:, None] + c_x0[t][:, None] ** 2 * v_x0
-        var = torch.where((t == 1)[:, None], v_x0, var)
-        lo, hi = reverse_log_var_range(table)
-        z_sigma = (torch.log(var) - lo[t][:, None]) / (hi[t][:, None] - lo[t][:, None]) - 0.5
-        return torch.stack([z_mu, z_sigma], dim=1)
+        return kernel_outputs(self.process, x, t, e_x0, v_x0)
+
+
+class CorrelatedGaussianOracle(nn.Module):
+    """For zero-mean Gaussian data N(0, C): the exact E[x_0|x_t] = sqrt(abar) C S^-1 x_t with
+    S = abar C + (1 - abar) I, and the diagonal of Cov[x_0|x_t] as the kernel's variance. The
+    reverse kernel of such data is not diagonal, but its off-diagonal part is O(beta^2): this is
+    the best diagonal kernel, and what a network trained on correlated data approximates."""
+
+    def __init__(self, process, cov):
+        super().__init__()
+        self.process = process
+        self.register_buffer("C", torch.as_tensor(cov, dtype=torch.float64))
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+    def forward(self, x, t, s_coord):
+        table = self.process.table()
+        abar = table.alpha_bar[t][:, None, None]
+        eye = torch.eye(self.C.shape[0], dtype=torch.float64)
+        gain = abar.sqrt() * self.C @ torch.linalg.inv(abar * self.C + table.one_minus_alpha_bar[t][:, None, None] * eye)
+        e_x0 = (gain @ x.unsqueeze(-1)).squeeze(-1)
+        v_x0 = torch.diagonal(self.C - abar.sqrt() * gain @ self.C, dim1=1, dim2=2)
+        return kernel_outputs(self.process, x, t, e_x0, v_x0)
 
 
 class EnumerationOracle(nn.Module):

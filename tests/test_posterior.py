@@ -279,3 +279,47 @@ def test_coordinate_by_coordinate_path_is_exact_for_independent_gaussian_data():
                          PosteriorConfig(n_samples=N_SAMPLES, dense_max=0))[:, 0]
     assert np.array_equal(s[:, mask[0]], np.broadcast_to(noisy[0, mask[0]], (N_SAMPLES, 2)))
     assert (np.abs(s[:, ~mask[0]].mean(0) - mean[~mask[0]]) / sd[~mask[0]] < MEAN_TOL).all()
+
+
+def test_coupling_carries_evidence_between_correlated_coordinates():
+    """z-scored data whose coordinates are correlated (rho = 0.9 between neighbours), the best
+    diagonal kernel, the coordinate-by-coordinate path: without coupling the unknown coordinates
+    learn of the known ones only through the next step's prediction and miss the conditional
+    mean by about a standard deviation; with it (the default) they land within 0.25 sd (the
+    first-order coupling's own bias, measured 0.15 sd, does not shrink with T)."""
+    from helpers import CorrelatedGaussianOracle
+
+    d = 6
+    idx = np.arange(d)
+    C = 0.9 ** np.abs(idx[:, None] - idx[None])
+    process = make_process(DiffusionConfig(T=60))
+    model = DiffusionModel(process, CorrelatedGaussianOracle(process, C))
+    norm = identity((d,))
+    x = np.array([[1.5, 0.0, 0.0, 0.0, -1.0, 0.0]])
+    k = np.array([True, False, False, False, True, False])
+    u = ~k
+    mean = C[np.ix_(u, k)] @ np.linalg.solve(C[np.ix_(k, k)], x[0, k])
+    cov = C[np.ix_(u, u)] - C[np.ix_(u, k)] @ np.linalg.solve(C[np.ix_(k, k)], C[np.ix_(k, u)])
+    errors = {}
+    for coupling in (True, False):
+        s = sample_posterior(model, norm, (d,), ProcessKind.GAUSSIAN, inpainting(x, k[None], (d,)),
+                             PosteriorConfig(n_samples=N_SAMPLES, dense_max=0, coupling=coupling))[:, 0]
+        errors[coupling] = worst_errors(s[:, u], mean, cov)
+    assert errors[True][0] < 0.25 and errors[True][1] < COV_TOL, errors
+    assert errors[False][0] > 0.5 and errors[False][1] > 0.5, errors
+    # denoising with unequal noise: the noisy start leaves evidence for the steps below it
+    noise, y = np.array([0.5, 1.0, 1.0, 2.0, 1.0, 0.3]), np.array([[1.0, 0.5, -0.5, 2.0, 0.0, 1.0]])
+    cov = np.linalg.inv(np.linalg.inv(C) + np.diag(noise**-2.0))
+    for coupling in (True, False):
+        s = sample_posterior(model, norm, (d,), ProcessKind.GAUSSIAN, denoising(y, noise, (d,)),
+                             PosteriorConfig(n_samples=N_SAMPLES, dense_max=0, coupling=coupling))[:, 0]
+        errors[coupling] = worst_errors(s, cov @ (y[0] / noise**2), cov)
+    assert errors[True][0] < 0.25 and errors[True][1] < 1.5 * COV_TOL, errors
+    assert errors[False][0] > 0.25 and errors[False][1] > 0.5, errors
+    # the dense path (exact Jacobian) after the same noisy start: exact up to the Monte Carlo error
+    process = make_process(DiffusionConfig(T=200))
+    model = DiffusionModel(process, CorrelatedGaussianOracle(process, C))
+    s = sample_posterior(model, norm, (d,), ProcessKind.GAUSSIAN, denoising(y, noise, (d,)),
+                         PosteriorConfig(n_samples=N_SAMPLES))[:, 0]
+    mean_err, cov_err = worst_errors(s, cov @ (y[0] / noise**2), cov)
+    assert mean_err < MEAN_TOL and cov_err < COV_TOL, (mean_err, cov_err)

@@ -71,3 +71,43 @@ def test_paper_parameterization_and_rmsprop_train(tmp_path):
     outcome = train(run, distributed.init())
     first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["K"]
     assert np.isfinite(first) and outcome.evaluation.summary()["K"] > first - 1.0
+
+
+def test_validation_split_selects_the_best_scoring_weights(tmp_path):
+    """With --validation-fraction, the moving average kept is the one with the best validation K
+    among the evaluations; evaluate/sample load it; the held-out split is not touched."""
+    run = _tiny_run(tmp_path)
+    run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
+                                    TrainConfig(steps=90, batch_size=128, eval_every=30, checkpoint_every=1000,
+                                                validation_fraction=0.2)))
+    run.save_config()
+    outcome = train(run, distributed.init())
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    scores = {r["step"]: r["validation_K"] for r in records if "validation_K" in r}
+    assert sorted(scores) == [30, 60, 90]
+    state = Run.open(tmp_path / "run").checkpoint()
+    assert state.selected.step == max(scores, key=scores.get)
+    assert state.selected.validation_K == max(scores.values())
+    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert evaluation["weights_from_step"] == state.selected.step
+    model = Run.open(tmp_path / "run").load_model()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, state.selected.weights[name])
+    assert outcome.evaluation.estimate.K.shape[0] == run.heldout().shape[0]
+
+
+def test_validation_keeps_the_best_not_the_latest(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import thermodiff.train as train_module
+
+    run = _tiny_run(tmp_path)
+    run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
+                                    TrainConfig(steps=10, validation_fraction=0.2)))
+    trainer = train_module.Trainer(run, distributed.init())
+    scores = iter([-3.0, -1.0, -2.0])
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: SimpleNamespace(summary=lambda: {"K": next(scores)}))
+    for step in (1, 2, 3):
+        trainer.step = step
+        trainer._validate()
+    assert (trainer.selected.step, trainer.selected.validation_K) == (2, -1.0)

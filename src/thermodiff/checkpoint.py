@@ -1,6 +1,7 @@
 """Checkpoints: tensors in safetensors (never pickles), written atomically.
 
-One file holds the model, its exponential moving average and the optimizer state; its
+One file holds the model, its exponential moving average and the optimizer state (and, when
+training holds out a validation split, the moving average that scored best on it); its
 metadata says what it is (a foreign or truncated file gives a CheckpointError, not a crash).
 A write goes to a temporary file that replaces the old one only once complete, so a crash
 mid-write leaves the previous checkpoint intact.
@@ -33,6 +34,16 @@ class Checkpoint:
     ema: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
     ema_updates: int
+    selected: "Selected | None" = None
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The moving-average weights that scored best on the validation split, and when."""
+
+    weights: dict[str, torch.Tensor]
+    step: int
+    validation_K: float
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -67,13 +78,16 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 
 def save_checkpoint(path: Path, step: int, model: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, ema_updates: int) -> None:
+                    optimizer: torch.optim.Optimizer, ema_updates: int, selected: Selected | None = None) -> None:
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v.detach().contiguous().cpu() for k, v in ema.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     metadata = {"format": FORMAT, "version": VERSION, "step": str(step),
                 "ema_updates": str(ema_updates), "optimizer": json.dumps(opt_meta)}
+    if selected is not None:
+        tensors.update({f"selected.{k}": v.detach().contiguous().cpu() for k, v in selected.weights.items()})
+        metadata.update({"selected_step": str(selected.step), "selected_validation_K": repr(selected.validation_K)})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
     with open(tmp, "rb+") as handle:
@@ -96,7 +110,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} is not a thermodiff checkpoint (no '{FORMAT}' marker)")
     if metadata.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {metadata.get('version')}; this thermodiff reads {VERSION}")
-    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optimizer": {}}
+    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optimizer": {}, "selected": {}}
     for name, value in tensors.items():
         head, _, rest = name.partition(".")
         if head not in groups:
@@ -108,6 +122,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         ema=groups["ema"],
         optimizer=_unflatten_optimizer(groups["optimizer"], json.loads(metadata["optimizer"])),
         ema_updates=int(metadata["ema_updates"]),
+        selected=Selected(groups["selected"], int(metadata["selected_step"]), float(metadata["selected_validation_K"]))
+        if "selected_step" in metadata else None,
     )
 
 

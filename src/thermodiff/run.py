@@ -204,10 +204,12 @@ class Run:
         return build_model(self.config, self.data_shape)
 
     def load_model(self, ema: bool = True) -> DiffusionModel:
-        """The trained model (the moving average of the weights by default)."""
+        """The trained model: the moving average of the weights by default (the one that scored
+        best on the validation split, if training held one out), else the live weights."""
         if not self.has_checkpoint():
             raise CheckpointError(f"{self.path} has no checkpoint yet; train it first")
         model = self.build_model()
         state = self.checkpoint()
-        load_state(model, state.ema if ema else state.model, self.checkpoint_path)
+        weights = state.model if not ema else state.selected.weights if state.selected else state.ema
+        load_state(model, weights, self.checkpoint_path)
         return model.eval()

@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed as dist_util
 from .bound import BITS_PER_NAT
-from .checkpoint import load_state, save_checkpoint
+from .checkpoint import Selected, load_state, save_checkpoint
 from .data import DataError, Dataset, fingerprint, load_dataset, split
 from .ema import EMA
 from .baselines import image_baselines
@@ -88,6 +88,9 @@ class Trainer:
         self.config = run.config.train
         self.callbacks = callbacks or TrainCallbacks()
         self.dataset, train_x, heldout_x = training_data(run)
+        self.validation = None
+        if self.config.validation_fraction > 0:
+            train_x, self.validation = split(train_x, self.config.validation_fraction, run.config.data.data_seed + 1)
         self.data = torch.as_tensor(run.normalization.forward(train_x), dtype=torch.float64, device=ctx.device)
         # discrete data: each batch adds fresh U[0, 1) noise (in model coordinates, u / std)
         self.dequantization = None if run.levels is None else torch.as_tensor(
@@ -99,6 +102,7 @@ class Trainer:
             self.model: DiffusionModel = run.build_model().to(ctx.device)
         self.optimizer = make_optimizer(self.config, self.model.parameters())
         self.ema = EMA(self.model, self.config.ema_decay)
+        self.selected: Selected | None = None
         self.step = 0
         if run.has_checkpoint():
             self._restore()
@@ -112,6 +116,7 @@ class Trainer:
         load_state(self.ema.model, state.ema, path)
         self.optimizer.load_state_dict(state.optimizer)
         self.ema.updates = state.ema_updates
+        self.selected = state.selected
         self.step = state.step
 
     # -- one step -------------------------------------------------------------------------
@@ -170,9 +175,13 @@ class Trainer:
                     self.save()
         except KeyboardInterrupt:
             stopped_by = "interrupt"
+        if self.ctx.is_main and stopped_by != "interrupt":
+            self._validate()
         self.save()
         evaluation = None
         if self.ctx.is_main and stopped_by != "interrupt":
+            if self.selected is not None:
+                load_state(self.ema.model, self.selected.weights, self.run.checkpoint_path)
             evaluation = self.final_eval()
         outcome = Outcome(self.step, stopped_by, time.monotonic() - start, evaluation)
         self.callbacks.on_end(outcome)
@@ -180,7 +189,8 @@ class Trainer:
 
     def save(self) -> None:
         if self.ctx.is_main:
-            save_checkpoint(self.run.checkpoint_path, self.step, self.model, self.ema.model, self.optimizer, self.ema.updates)
+            save_checkpoint(self.run.checkpoint_path, self.step, self.model, self.ema.model, self.optimizer, self.ema.updates,
+                            self.selected)
         dist_util.barrier(self.ctx)
 
     def _periodic_eval(self) -> None:
@@ -188,15 +198,35 @@ class Trainer:
         quick = EvalConfig(trajectories=2, t_samples=min(64, self.model.T - 1))
         summary = evaluate(self.ema.model, x, self.run.normalization, quick, levels=self.run.levels).summary()
         record = {"step": self.step, "running_K": self.running_K, **{k: summary[k] for k in ("K", "K_data", "stderr")}}
+        validation_K = self._validate()
+        if validation_K is not None:
+            record["validation_K"] = validation_K
         with open(self.run.metrics_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
         self.callbacks.on_eval(self.step, record)
+
+    def _validate(self) -> float | None:
+        """Score the moving average on the validation split (same draws every time, so scores
+        compare); keep it as the selected weights if it beats the best so far."""
+        if self.validation is None:
+            return None
+        if self.selected is not None and self.selected.step == self.step:
+            return self.selected.validation_K
+        config = EvalConfig(trajectories=4, t_samples=min(64, self.model.T - 1))
+        K = float(evaluate(self.ema.model, self.validation, self.run.normalization, config,
+                           levels=self.run.levels).summary()["K"])
+        if self.selected is None or K > self.selected.validation_K:
+            weights = {k: v.detach().clone().cpu() for k, v in self.ema.model.state_dict().items()}
+            self.selected = Selected(weights, self.step, K)
+        return K
 
     def final_eval(self) -> Evaluation:
         config = self.run.eval_config()
         evaluation = evaluate(self.ema.model, self.heldout, self.run.normalization, config,
                               log_density=self.dataset.log_density, levels=self.run.levels)
         record = evaluation_record(evaluation, self.dataset.reference, self.step)
+        if self.selected is not None:
+            record.update(weights_from_step=self.selected.step, validation_K=self.selected.validation_K)
         if self.run.levels is not None:
             record.update(image_baselines(self.train_x, self.heldout, self.run.levels, config.eval_seed))
         write_evaluation(self.run, record)

@@ -28,6 +28,10 @@ class TrainConfig:
     grad_clip: float = option(1.0, "clip the gradient norm to this")
     t_sampling: TSampling = option(TSampling.IMPORTANCE, "how training draws the step t")
     seed: int = option(0, "seed of initialization, batches, steps and noise")
+    validation_fraction: float = option(0.0, "fraction of the training examples set aside (not trained on) to "
+                                             "choose, at each evaluation, the moving average to keep: the one that "
+                                             "scores best on them (guards against overfitting; the held-out split "
+                                             "stays untouched)")
     eval_every: int = option(2000, "steps between held-out evaluations during training")
     eval_examples: int = option(1000, "held-out examples in each periodic evaluation")
     checkpoint_every: int = option(1000, "steps between checkpoints")
@@ -39,5 +43,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction}")
         if not 0.0 <= self.decay_from <= 1.0:
             raise ValueError(f"decay_from must lie in [0, 1], got {self.decay_from}")
