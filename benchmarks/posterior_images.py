@@ -10,7 +10,7 @@ for each method: the paper's r_t = r; diffused, the default (denoising starts fr
 images as a diffused state; evidence is carried between pixels through the network's Jacobian,
 one backward pass per step); and diffused without that coupling.
 
-    python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 8 --samples 16
+    python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 12 --samples 16
 """
 
 from __future__ import annotations
