@@ -71,22 +71,32 @@ class CorrelatedGaussianOracle(nn.Module):
 
 
 class EnumerationOracle(nn.Module):
-    """The exact p(x_0,i = 1 | x_t) for data uniform over a few patterns, by enumeration."""
+    """The exact p(x_0,i = 1 | x_t) for data from a mixture of product Bernoullis, by enumerating
+    its components: rows of ``patterns`` are the components' rates (0/1 rows: data uniform over a
+    few patterns), ``weights`` their probabilities (uniform if not given)."""
 
-    def __init__(self, process, patterns, pi: float):
+    def __init__(self, process, patterns, pi: float, weights=None):
         super().__init__()
         self.process = process
         self.pi = pi
         self.register_buffer("patterns", torch.as_tensor(patterns, dtype=torch.float64))
+        w = torch.full((len(patterns),), 1.0 / len(patterns)) if weights is None else torch.as_tensor(weights)
+        self.register_buffer("log_weights", torch.log(w.to(torch.float64)))
         self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
 
     def forward(self, x, t, s):
         table = self.process.table()
         xt = (x + 1) / 2  # the network sees 2 x - 1
-        rates = b.q_marginal_rate(self.patterns[None], table.alpha_bar[t][:, None, None], self.pi)  # (B, P, d)
-        log_like = (xt[:, None] * torch.log(rates) + (1 - xt[:, None]) * torch.log1p(-rates)).sum(-1)
-        post = torch.softmax(log_like, dim=1)  # p(pattern | x_t), uniform prior
-        p1 = (post[:, :, None] * self.patterns[None]).sum(1).clamp(1e-12, 1 - 1e-12)
+        abar = table.alpha_bar[t][:, None, None]
+
+        def log_like(rate):  # log q(x_t,i | .) per bit for bits that are 1 at ``rate``
+            return xt[:, None] * torch.log(rate) + (1 - xt[:, None]) * torch.log1p(-rate)
+
+        like = log_like(b.q_marginal_rate(self.patterns[None], abar, self.pi))  # (B, P, d): q is linear in x_0
+        post = torch.softmax(self.log_weights + like.sum(-1), dim=1)  # p(component | x_t)
+        like_one = log_like(b.q_marginal_rate(torch.ones_like(self.patterns[None]), abar, self.pi))
+        p1_given = self.patterns[None] * torch.exp(like_one - like)  # p(x_0,i = 1 | x_t,i, component)
+        p1 = (post[:, :, None] * p1_given).sum(1).clamp(1e-12, 1 - 1e-12)
         logit = torch.log(p1) - torch.log1p(-p1) - self.process.null_x0_logit(xt, t, table)
         return logit[:, None]
 

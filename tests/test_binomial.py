@@ -76,6 +76,22 @@ def test_optimal_rates_make_the_bound_tight_and_never_above_the_truth(patterns, 
     assert bool((truth - K < tolerance + 4 * se).all()), (K, truth, se)
 
 
+@pytest.mark.parametrize("rates, weights", [([[0.2, 0.9, 0.6]], [1.0]), ([[0.1], [0.7]], [0.3, 0.7])])
+def test_oracle_for_bernoulli_mixtures_is_exact_where_a_factorized_kernel_can_be(rates, weights):
+    """Independent bits (one product component), or one bit (any mixture): the data's reverse
+    process is then factorized, so the oracle's rates make K the exact log-probability."""
+    rates, weights = torch.tensor(rates, dtype=torch.float64), torch.tensor(weights, dtype=torch.float64)
+    process = make_process(DiffusionConfig(process="binomial", T=200, schedule="paper", beta_1=1 / 200, pi=PI))
+    model = DiffusionModel(process, EnumerationOracle(process, rates, PI, weights))
+    x = torch.as_tensor(list(itertools.product([0.0, 1.0], repeat=rates.shape[1])), dtype=torch.float64)
+    per_component = (x[:, None] * torch.log(rates) + (1 - x[:, None]) * torch.log1p(-rates)).sum(-1)
+    truth = torch.logsumexp(per_component + torch.log(weights), dim=1) / math.log(2)
+    est = estimate_bound(model, x.repeat(100, 1), torch.Generator().manual_seed(0), trajectories=2, t_samples=0)
+    K = est.K.reshape(100, -1).mean(0)
+    se = est.K.reshape(100, -1).std(0) / 10
+    assert bool(((K - truth).abs() < 0.002 + 4 * se).all()), (K, truth, se)
+
+
 def test_heartbeat_truth_and_generator():
     from thermodiff.data import heartbeat
 
@@ -99,8 +115,9 @@ def test_binary_runs_end_to_end(tmp_path, capsys):
     assert config["diffusion"]["process"] == "binomial" and config["data"]["normalization"] == "none"
     assert abs(config["diffusion"]["pi"] - 0.2) < 0.02  # the data's mean activity
     capsys.readouterr()
-    assert main(["evaluate", str(run), "--json", "--trajectories", "2"]) == 0
+    assert main(["evaluate", str(run), "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
+    assert (record["estimator"], record["trajectories"]) == ("full", 2)  # binary runs' default: every step
     assert record["units"] == "bits/example" and record["K_data"] == record["K"] and record["K"] < 0
     assert abs(record["true_log_likelihood"] - math.log2(1 / 5)) < 1e-12
     assert main(["sample", str(run), "--n", "20", "--out", str(tmp_path / "s.npy")]) == 0

@@ -20,8 +20,10 @@ from .model import DiffusionModel
 class EvalConfig:
     """How the bound is estimated (always without bias)."""
 
-    trajectories: int = option(4, "draws of x_t per example and step, in antithetic pairs when even; more means less Monte Carlo noise")
-    t_samples: int = option(200, "0 sums over every step t; M > 0 uses the decoder plus M stratified steps (unbiased, cheaper)")
+    trajectories: int = option(4, "draws of x_t per example and step, in antithetic pairs when even; more means less "
+                                  "Monte Carlo noise (binary runs and images have their own defaults; the output records those used)")
+    t_samples: int = option(200, "0 sums over every step t; M > 0 uses the decoder plus M stratified steps (unbiased, "
+                                 "cheaper per example; binary runs sum every step, images sample)")
     eval_seed: int = option(12345, "seed of the evaluation's random draws")
 
     def __post_init__(self) -> None:

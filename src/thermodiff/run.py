@@ -196,8 +196,10 @@ class Run:
         return Run(self.path, config, self.normalization, self.data_shape, self.data_fingerprint, self.n_examples, self.levels)
 
     def eval_config(self, given: dict[str, Any] | None = None) -> EvalConfig:
-        """The bound estimator's settings: its defaults, those for images, then ``given``."""
-        return EvalConfig(**{**(IMAGE_DEFAULTS["eval"] if self.is_images else {}), **(given or {})})
+        """The bound estimator's settings: its defaults, those for images or binary data, then ``given``."""
+        binary = self.config.diffusion.process is ProcessKind.BINOMIAL
+        defaults = IMAGE_DEFAULTS["eval"] if self.is_images else binomial_process.EVAL_DEFAULTS if binary else {}
+        return EvalConfig(**{**defaults, **(given or {})})
 
     # -- the model ------------------------------------------------------------------------
     def build_model(self) -> DiffusionModel:
