@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from thermodiff import distributed
@@ -73,9 +74,9 @@ def test_paper_parameterization_and_rmsprop_train(tmp_path):
     assert np.isfinite(first) and outcome.evaluation.summary()["K"] > first - 1.0
 
 
-def test_validation_split_selects_the_best_scoring_weights(tmp_path):
-    """With --validation-fraction, the moving average kept is the one with the best validation K
-    among the evaluations; evaluate/sample load it; the held-out split is not touched."""
+def test_validation_split_keeps_weights_that_evaluate_and_sample_use(tmp_path):
+    """With --validation-fraction, every evaluation scores the moving average on the set-aside
+    examples; the weights kept are stored in the checkpoint, and evaluate/sample load them."""
     run = _tiny_run(tmp_path)
     run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
                                     TrainConfig(steps=90, batch_size=128, eval_every=30, checkpoint_every=1000,
@@ -86,8 +87,9 @@ def test_validation_split_selects_the_best_scoring_weights(tmp_path):
     scores = {r["step"]: r["validation_K"] for r in records if "validation_K" in r}
     assert sorted(scores) == [30, 60, 90]
     state = Run.open(tmp_path / "run").checkpoint()
-    assert state.selected.step == max(scores, key=scores.get)
-    assert state.selected.validation_K == max(scores.values())
+    assert state.selected.validation_K == scores[state.selected.step]
+    assert state.selected.best_step == max(scores, key=scores.get)  # the reference later weights are held to
+    assert state.selected.best.mean().item() == pytest.approx(max(scores.values()))
     evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert evaluation["weights_from_step"] == state.selected.step
     model = Run.open(tmp_path / "run").load_model()
@@ -96,7 +98,10 @@ def test_validation_split_selects_the_best_scoring_weights(tmp_path):
     assert outcome.evaluation.estimate.K.shape[0] == run.heldout().shape[0]
 
 
-def test_validation_keeps_the_best_not_the_latest(tmp_path, monkeypatch):
+def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path, monkeypatch):
+    """Scripted per-example validation bounds: a later score within the noise of the best is kept
+    (it trained longer); one clearly below the best is not, and neither is one that drifted below
+    it in steps each within the noise of the one before."""
     from types import SimpleNamespace
 
     import thermodiff.train as train_module
@@ -105,9 +110,32 @@ def test_validation_keeps_the_best_not_the_latest(tmp_path, monkeypatch):
     run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
                                     TrainConfig(steps=10, validation_fraction=0.2)))
     trainer = train_module.Trainer(run, distributed.init())
-    scores = iter([-3.0, -1.0, -2.0])
-    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: SimpleNamespace(summary=lambda: {"K": next(scores)}))
-    for step in (1, 2, 3):
+    rng = np.random.default_rng(0)
+    noise, r1, r2 = ((v - v.mean()) / v.std(ddof=1) for v in rng.normal(size=(3, 200)))  # mean 0, sd 1 exactly
+    best = -2.0 + noise
+    # paired differences with sd 0.1 over 200 examples: standard error 0.0071, two of them 0.0141
+    script = {1: -3.0 + noise, 2: best, 3: best - 0.010 + 0.1 * r1,  # within the noise of the best: kept
+              4: best - 1.0,  # clearly worse: not kept
+              5: best - 0.012 + 0.1 * r1,  # still within the noise of the best: kept
+              6: best - 0.026 + 0.1 * r2}  # within the noise of step 5's, but not of the best's: not kept
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: SimpleNamespace(per_example_data=lambda: script[trainer.step]))
+    kept = []
+    for step in script:
         trainer.step = step
         trainer._validate()
-    assert (trainer.selected.step, trainer.selected.validation_K) == (2, -1.0)
+        kept.append(trainer.selected.step)
+    assert kept == [1, 2, 3, 3, 5, 5]
+    assert trainer.selected.best_step == 2
+    trainer.save()  # the reference survives a restart
+    restored = Run.open(run.path).checkpoint().selected
+    assert (restored.step, restored.best_step) == (5, 2) and torch.equal(restored.best, torch.as_tensor(best))
+
+
+def test_keep_later_is_a_paired_test():
+    from thermodiff.selection import keep_later
+
+    rng = np.random.default_rng(1)
+    best = torch.as_tensor(rng.normal(size=400))  # wide spread across examples...
+    shift = torch.as_tensor(0.01 * rng.normal(size=400))
+    assert not keep_later(best - 0.01 + shift, best)  # ...but paired, a shift of 0.01 is 20 standard errors
+    assert keep_later(best + shift, best) and keep_later(best + 0.5, best)

@@ -16,12 +16,12 @@ from .gaussian import at
 from .schedule import ScheduleTable
 
 
-def q_step_rate(x_prev: Tensor, beta_t: Tensor, pi: float) -> Tensor:
+def q_step_rate(x_prev: Tensor | float, beta_t: Tensor, pi: float) -> Tensor:
     """q(x_t = 1 | x_{t-1}) = x_{t-1} (1 - beta_t) + pi beta_t."""
     return x_prev * (1.0 - beta_t) + pi * beta_t
 
 
-def q_marginal_rate(x0: Tensor, alpha_bar_t: Tensor, pi: float) -> Tensor:
+def q_marginal_rate(x0: Tensor | float, alpha_bar_t: Tensor, pi: float) -> Tensor:
     """q(x_t = 1 | x_0) = x_0 alpha_bar_t + pi (1 - alpha_bar_t): the bit survives every step, or was redrawn."""
     return x0 * alpha_bar_t + pi * (1.0 - alpha_bar_t)
 
@@ -34,8 +34,9 @@ def log_rates(rate: Tensor) -> tuple[Tensor, Tensor]:
 
 def log_likelihood_of_xt(xt: Tensor, beta_t: Tensor, pi: float) -> tuple[Tensor, Tensor]:
     """(log q(x_t | x_{t-1} = 1), log q(x_t | x_{t-1} = 0)) for the observed bits x_t."""
-    stay1, flip1 = log_rates(q_step_rate(torch.ones_like(xt), beta_t, pi))
-    stay0, flip0 = log_rates(q_step_rate(torch.zeros_like(xt), beta_t, pi))
+    # the four log-rates depend on the step only: computed once per example, then broadcast over bits
+    stay1, flip1 = log_rates(q_step_rate(1.0, beta_t, pi))
+    stay0, flip0 = log_rates(q_step_rate(0.0, beta_t, pi))
     # for x_{t-1} = 1 the kernel emits 1 with rate (1 - beta) + pi beta; for x_{t-1} = 0 with pi beta
     return xt * stay1 + (1 - xt) * flip1, xt * stay0 + (1 - xt) * flip0
 

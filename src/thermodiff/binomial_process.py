@@ -99,8 +99,8 @@ class BinomialDiffusion(DiffusionProcess):
     def null_x0_logit(self, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
         """logit p(x_0 = 1 | x_t) for independent Bernoulli(pi) bits: logit pi + log q(x_t|1) - log q(x_t|0)."""
         abar = at(table.alpha_bar, t, xt)
-        one1, one0 = b.log_rates(b.q_marginal_rate(torch.ones_like(xt), abar, self.pi))
-        zero1, zero0 = b.log_rates(b.q_marginal_rate(torch.zeros_like(xt), abar, self.pi))
+        one1, one0 = b.log_rates(b.q_marginal_rate(1.0, abar, self.pi))  # per example, broadcast over bits
+        zero1, zero0 = b.log_rates(b.q_marginal_rate(0.0, abar, self.pi))
         like1 = xt * one1 + (1 - xt) * one0
         like0 = xt * zero1 + (1 - xt) * zero0
         return math.log(self.pi / (1 - self.pi)) + like1 - like0
@@ -108,8 +108,8 @@ class BinomialDiffusion(DiffusionProcess):
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseBernoulli:
         x0_logit = net_out[:, 0] + self.null_x0_logit(xt, t, table)
         step = t.clamp(min=2)  # the posterior is defined for t >= 2; t = 1 is the decoder below
-        post1 = b.q_posterior_logit(torch.ones_like(xt), xt, step, table, self.pi)
-        post0 = b.q_posterior_logit(torch.zeros_like(xt), xt, step, table, self.pi)
+        post1 = b.q_posterior_logit(xt.new_ones(()), xt, step, table, self.pi)
+        post0 = b.q_posterior_logit(xt.new_zeros(()), xt, step, table, self.pi)
         rate = b.mixture_logit(post1, post0, x0_logit)
         is_decoder = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
         return ReverseBernoulli(logit=torch.where(is_decoder, x0_logit, rate), x0_logit=x0_logit)

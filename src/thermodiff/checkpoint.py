@@ -39,11 +39,14 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Selected:
-    """The moving-average weights that scored best on the validation split, and when."""
+    """The moving-average weights kept by validation (selection.py), when, and their score; and the
+    per-example validation bounds of the best-scoring weights so far, which later ones are held to."""
 
     weights: dict[str, torch.Tensor]
     step: int
     validation_K: float
+    best: torch.Tensor | None = None  # None in checkpoints written before it was kept
+    best_step: int | None = None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -88,6 +91,9 @@ def save_checkpoint(path: Path, step: int, model: torch.nn.Module, ema: torch.nn
     if selected is not None:
         tensors.update({f"selected.{k}": v.detach().contiguous().cpu() for k, v in selected.weights.items()})
         metadata.update({"selected_step": str(selected.step), "selected_validation_K": repr(selected.validation_K)})
+        if selected.best is not None:
+            tensors["validation.best"] = selected.best.detach().contiguous().cpu()
+            metadata["validation_best_step"] = str(selected.best_step)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     save_file(tensors, str(tmp), metadata=metadata)
     with open(tmp, "rb+") as handle:
@@ -110,7 +116,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} is not a thermodiff checkpoint (no '{FORMAT}' marker)")
     if metadata.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {metadata.get('version')}; this thermodiff reads {VERSION}")
-    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optimizer": {}, "selected": {}}
+    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optimizer": {}, "selected": {}, "validation": {}}
     for name, value in tensors.items():
         head, _, rest = name.partition(".")
         if head not in groups:
@@ -122,7 +128,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         ema=groups["ema"],
         optimizer=_unflatten_optimizer(groups["optimizer"], json.loads(metadata["optimizer"])),
         ema_updates=int(metadata["ema_updates"]),
-        selected=Selected(groups["selected"], int(metadata["selected_step"]), float(metadata["selected_validation_K"]))
+        selected=Selected(groups["selected"], int(metadata["selected_step"]), float(metadata["selected_validation_K"]),
+                          groups["validation"].get("best"), int(metadata.get("validation_best_step", metadata["selected_step"])))
         if "selected_step" in metadata else None,
     )
 

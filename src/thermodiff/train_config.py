@@ -29,9 +29,9 @@ class TrainConfig:
     t_sampling: TSampling = option(TSampling.IMPORTANCE, "how training draws the step t")
     seed: int = option(0, "seed of initialization, batches, steps and noise")
     validation_fraction: float = option(0.0, "fraction of the training examples set aside (not trained on) to "
-                                             "choose, at each evaluation, the moving average to keep: the one that "
-                                             "scores best on them (guards against overfitting; the held-out split "
-                                             "stays untouched)")
+                                             "choose, at each evaluation, the moving average to keep: the latest, "
+                                             "unless it scores worse on them than the best so far by more than the "
+                                             "noise (guards against overfitting; the held-out split stays untouched)")
     eval_every: int = option(2000, "steps between held-out evaluations during training")
     eval_examples: int = option(1000, "held-out examples in each periodic evaluation")
     checkpoint_every: int = option(1000, "steps between checkpoints")
