@@ -76,13 +76,14 @@ def step_selection(T: int, t_samples: int, n: int, generator: torch.Generator | 
 
 
 @torch.no_grad()
-def _minus_K_draws(model: DiffusionModel, x0: Tensor, t_samples: int, pair: bool, generator, rows: int) -> tuple[Tensor, Tensor]:
+def _minus_K_draws(model: DiffusionModel, x0: Tensor, t_samples: int, pair: bool, generator, rows: int,
+                   uniform_steps: bool) -> tuple[Tensor, Tensor]:
     """(-K, ell_1) per example in nats, shapes (D, n), for D = 1 draw or D = 2 (an antithetic pair,
     sharing steps and mirrored noise)."""
     process = model.process
     table = process.table()
     n = x0.shape[0]
-    proposal = model.steps.probabilities(TSampling.IMPORTANCE)[1:]  # over t = 2..T
+    proposal = None if uniform_steps else model.steps.probabilities(TSampling.IMPORTANCE)[1:]  # over t = 2..T
     t, w = step_selection(model.T, t_samples, n, generator, x0.device, proposal)
     S = t.shape[1]
     flat_t = t.reshape(-1)
@@ -109,12 +110,15 @@ def estimate_bound(
     t_samples: int = 0,
     batch_examples: int = 256,
     rows: int = 65536,
+    uniform_steps: bool = False,
 ) -> BoundEstimate:
     """Unbiased per-example estimates of K for normalized data ``x0`` (float64, (N, *shape)).
 
     ``trajectories`` draws per example, in antithetic pairs when it is even (the pairs cancel
     the part of each term that is odd in the noise). The Monte Carlo variance is estimated from
-    the spread of the independent units (pairs, or single draws).
+    the spread of the independent units (pairs, or single draws). ``uniform_steps`` draws the
+    sampled steps uniformly instead of by the model's term sizes: every draw then depends on the
+    generator alone, so two models scored with the same seed see the same steps and noise.
     """
     if trajectories < 1:
         raise ValueError(f"trajectories must be at least 1, got {trajectories}")
@@ -126,7 +130,7 @@ def estimate_bound(
     K_all, var_all, eq14_all = [], [], []
     for start in range(0, x0.shape[0], batch_examples):
         xb = x0[start:start + batch_examples]
-        draws = [_minus_K_draws(model, xb, t_samples, pair, generator, rows) for _ in range(units)]
+        draws = [_minus_K_draws(model, xb, t_samples, pair, generator, rows, uniform_steps) for _ in range(units)]
         minus_K = torch.stack([d[0].mean(0) for d in draws])  # (units, b)
         ell_1 = torch.stack([d[1].mean(0) for d in draws])
         # eq. 14: the decoder and prior terms replaced by the entropies at the edges

@@ -86,15 +86,18 @@ def evaluate(
     log_density: Callable[[np.ndarray], np.ndarray] | None = None,
     device: torch.device | None = None,
     levels: int | None = None,
+    uniform_steps: bool = False,
 ) -> Evaluation:
     """Estimate K for each example of ``x`` (data coordinates); compare with ``log_density`` if given.
-    Discrete data (``levels``) are dequantized by U[0, 1) noise drawn from the evaluation's seed."""
+    Discrete data (``levels``) are dequantized by U[0, 1) noise drawn from the evaluation's seed.
+    ``uniform_steps``: see ``estimate_bound`` (the draws then pair up across models)."""
     device = device or next(model.parameters()).device
     if levels is not None:
         x = dequantize(x, levels, np.random.default_rng(config.eval_seed))
     w = torch.as_tensor(normalization.forward(x), dtype=torch.float64, device=device)
     generator = torch.Generator(device=device).manual_seed(config.eval_seed)
-    in_model = estimate_bound(model, w, generator, trajectories=config.trajectories, t_samples=config.t_samples)
+    in_model = estimate_bound(model, w, generator, trajectories=config.trajectories, t_samples=config.t_samples,
+                              uniform_steps=uniform_steps)
     # from the model's coordinates to the paper's z-scored ones (an exact change of variables)
     det = normalization.log2_det_whitening()
     z = torch.as_tensor(normalization.to_z(x), dtype=torch.float64, device=device)
