@@ -1,6 +1,7 @@
 """A small model trained for a few seconds: its samples have the data's moments."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -129,6 +130,12 @@ def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path
     trainer.save()  # the reference survives a restart
     restored = Run.open(run.path).checkpoint().selected
     assert (restored.step, restored.best_step) == (5, 2) and torch.equal(restored.best, torch.as_tensor(best))
+    # a checkpoint written before reference scores were kept: the next score becomes the reference
+    trainer.selected = replace(trainer.selected, best=None, best_step=None)
+    trainer.step = 7
+    script[7] = best - 1.0
+    trainer._validate()
+    assert (trainer.selected.step, trainer.selected.best_step) == (7, 7)
 
 
 def test_keep_later_is_a_paired_test():

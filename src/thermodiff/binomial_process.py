@@ -24,7 +24,8 @@ from .schedule import Schedule, ScheduleTable
 # Settings that suit binary data (the paper's heartbeat run), used where the user gives none.
 DEFAULTS = {"T": 2000, "schedule": "paper", "beta_1": 1.0 / 2000}
 # Training settings for it: the last few thousandths of a bit take long (heartbeat, --time-limit 10:
-# K = -2.334 after 8000 steps, -2.328 after 16000, at the best factorized kernel's -2.3285), but
+# K = -2.334 after 8000 steps, scored at sampled steps; -2.329 after 15000, scored at every step;
+# the best factorized kernel's is -2.325), but
 # binary data with many distinct patterns overfit that long (16 bits: held-out K fell after 4000
 # steps while the training bound passed the truth), so 5% of the training examples choose the
 # weights kept.

@@ -1,7 +1,7 @@
 """Checkpoints: tensors in safetensors (never pickles), written atomically.
 
 One file holds the model, its exponential moving average and the optimizer state (and, when
-training holds out a validation split, the moving average that scored best on it); its
+training holds out a validation split, the moving average it kept and its reference scores); its
 metadata says what it is (a foreign or truncated file gives a CheckpointError, not a crash).
 A write goes to a temporary file that replaces the old one only once complete, so a crash
 mid-write leaves the previous checkpoint intact.

@@ -206,8 +206,8 @@ class Run:
         return build_model(self.config, self.data_shape)
 
     def load_model(self, ema: bool = True) -> DiffusionModel:
-        """The trained model: the moving average of the weights by default (the one that scored
-        best on the validation split, if training held one out), else the live weights."""
+        """The trained model: the moving average of the weights by default (the one validation
+        kept, if training held a validation split out), else the live weights."""
         if not self.has_checkpoint():
             raise CheckpointError(f"{self.path} has no checkpoint yet; train it first")
         model = self.build_model()

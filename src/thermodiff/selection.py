@@ -1,7 +1,7 @@
 """Which moving average of the weights to keep, judged on training examples set aside.
 
-Every validation scores the same examples with the same draws (every step t, one draw of x_t
-each), so the per-example bounds of two sets of weights differ only by what training changed,
+Every validation scores the same examples with the same draws (the same steps t and noise, from
+a fixed seed; see train.py), so the per-example bounds of two sets of weights differ only by what training changed,
 and the spread of the paired differences is the noise of the comparison. Later weights have
 trained longer, so they are kept unless they score worse than the best weights so far by more
 than that noise: a guard against overfitting that does not take noise for it (choosing the
