@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from binary import bernmix16_parameters, bernoulli_mixture  # noqa: E402
 from helpers import EnumerationOracle  # noqa: E402
 
-from thermodiff.bound import estimate_bound  # noqa: E402
+from thermodiff.evaluation.estimate import estimate_bound  # noqa: E402
 from thermodiff.model import DiffusionModel  # noqa: E402
-from thermodiff.process import DiffusionConfig, make_process  # noqa: E402
+from thermodiff.processes import DiffusionConfig, make_process  # noqa: E402
 
 
 def heartbeat(length: int, period: int, n: int):

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from thermodiff.conditioning import Method, PosteriorConfig
-from thermodiff.restoration import gaussian_inpaint, psnr, restore, snr1_noise_std, wiener_denoise
+from thermodiff.evaluation.baselines import gaussian_inpaint, wiener_denoise
+from thermodiff.restoration import psnr, restore, snr1_noise_std
 from thermodiff.run import Run
-from thermodiff.train import training_data
 
 
 VARIANTS = {
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=["denoise", "inpaint"], choices=["denoise", "inpaint"])
     args = parser.parse_args()
     run = Run.open(args.run)
-    train = training_data(run)[1]
+    train = run.load_splits().train
     clean = run.heldout()[: args.images]
     peak = float(run.levels - 1) if run.levels else float(train.max())
     noise = snr1_noise_std(train)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from thermodiff import binomial as b
-from thermodiff.gaussian import posterior_coefficients
-from thermodiff.reverse import reverse_log_var_range
+from thermodiff.equations import binomial as b
+from thermodiff.equations.gaussian import posterior_coefficients
+from thermodiff.equations.reverse import reverse_log_var_range
 
 
 def kernel_outputs(process, x, t, e_x0, v_x0):

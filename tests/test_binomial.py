@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, kl_divergence
 
-from thermodiff import binomial as b
+from thermodiff.equations import binomial as b
 from helpers import EnumerationOracle
-from thermodiff.bound import estimate_bound
+from thermodiff.evaluation.estimate import estimate_bound
 from thermodiff.model import DiffusionModel
-from thermodiff.process import DiffusionConfig, make_process
+from thermodiff.processes import DiffusionConfig, make_process
 from thermodiff.schedule import Schedule, ScheduleKind
 
 PI = 0.3

@@ -7,9 +7,10 @@ import torch
 from torch.distributions import Normal
 
 from helpers import GaussianOracle
-from thermodiff.bound import estimate_bound, step_selection
+from thermodiff.evaluation.estimate import estimate_bound
+from thermodiff.variance import step_selection
 from thermodiff.model import DiffusionModel
-from thermodiff.process import DiffusionConfig, make_process
+from thermodiff.processes import DiffusionConfig, make_process
 
 MEAN = torch.tensor([0.3, -1.0, 0.0], dtype=torch.float64)
 STD = torch.tensor([0.5, 1.5, 1.0], dtype=torch.float64)
@@ -55,7 +56,7 @@ def test_the_prior_term_counts_where_the_noise_does_not_erase_everything():
     est = estimate_bound(model, x, torch.Generator().manual_seed(10), trajectories=4, t_samples=0)
     diff = est.K - Normal(zero, one).log_prob(x).sum(1) / math.log(2)
     se = float(diff.std() / math.sqrt(diff.numel()))
-    assert float(process.prior_term(x, process.table()).mean()) > 0.2
+    assert float(process.prior_kl(x, process.table()).mean()) > 0.2
     assert abs(float(diff.mean())) < 5 * se + 1e-3, (float(diff.mean()), se)
 
 
@@ -103,7 +104,8 @@ def test_step_selection_weights_are_unbiased_exactly():
     T, M = 30, 7
     q = torch.rand(T - 1, dtype=torch.float64) + 0.1
     f = torch.rand(T + 1, dtype=torch.float64) + 1.0
-    t, w = step_selection(T, M, 200_000, torch.Generator().manual_seed(0), torch.device("cpu"), q)
+    steps = step_selection(T, M, 200_000, torch.Generator().manual_seed(0), torch.device("cpu"), q)
+    t, w = steps.t, steps.w
     estimate = (f[t] * w).sum(1)
     assert abs(float(estimate.mean()) - float(f[1:].sum())) < 5 * float(estimate.std()) / math.sqrt(200_000)
     assert bool((t[:, 0] == 1).all()) and bool((t >= 1).all()) and bool((t <= T).all())

@@ -6,12 +6,12 @@ import torch
 from safetensors.torch import save_file
 
 from helpers import TINY
-from thermodiff.checkpoint import CheckpointError, load_checkpoint
-from thermodiff import distributed
-from thermodiff.cli import build_parser, config_from_args, main
-from thermodiff.data import DataConfig, load_dataset
+from thermodiff.training.checkpoint import CheckpointError, load_checkpoint
+from thermodiff.training import distributed
+from thermodiff.cli import build_parser, main
+from thermodiff.cli.train import prepare
 from thermodiff.run import Run
-from thermodiff.train import TrainCallbacks, train
+from thermodiff.training.loop import TrainCallbacks
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +40,8 @@ def test_resume_reproduces_the_uninterrupted_run(data):
     whole, parts = data / "whole", data / "parts"
     assert main(["train", str(data / "x.npy"), "--out", str(whole), "--steps", "30", *TINY]) == 0
     args = build_parser().parse_args(["train", str(data / "x.npy"), "--out", str(parts), "--steps", "30", *TINY])
-    dataset = load_dataset(DataConfig(source=str(data / "x.npy")))
-    run = Run.create(parts, config_from_args(args, dataset), dataset)
-    outcome = train(run, distributed.init(), InterruptAt(13))
+    run, splits = prepare(args)
+    outcome, _ = run.train(distributed.init(), InterruptAt(13), splits=splits)
     assert outcome.stopped_by == "interrupt" and _weights(parts).step == 13
     assert main(["train", str(data / "x.npy"), "--out", str(parts), "--resume"]) == 0
     a, b = _weights(whole), _weights(parts)

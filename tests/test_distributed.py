@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from helpers import TINY
-from thermodiff.checkpoint import load_checkpoint
+from thermodiff.training.checkpoint import load_checkpoint
 
 
 def test_two_processes_match_one(tmp_path):

@@ -5,7 +5,7 @@ import math
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from thermodiff import gaussian as g
+from thermodiff.equations import gaussian as g
 from thermodiff.schedule import Schedule, ScheduleKind
 
 

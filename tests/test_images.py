@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from thermodiff.baselines import gaussian_log2_density, parzen_log2_density
+from thermodiff.evaluation.baselines import gaussian_log2_density, parzen_log2_density
 from thermodiff.cli import main
 from thermodiff.run import Run
 

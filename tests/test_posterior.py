@@ -12,9 +12,9 @@ from thermodiff.conditioning import Method, PosteriorConfig, Smooth, denoising, 
 from thermodiff.data import DataError, Normalization
 from thermodiff.data.normalize import identity
 from thermodiff.model import DiffusionModel
-from thermodiff.posterior import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, matheron_update,
+from thermodiff.equations.products import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, matheron_update,
                                   split_observation)
-from thermodiff.process import DiffusionConfig, ProcessKind, make_process
+from thermodiff.processes import DiffusionConfig, ProcessKind, make_process
 
 D = 4
 M_W = torch.tensor([0.2, -0.3, 0.1, 0.0], dtype=torch.float64)

@@ -2,8 +2,8 @@
 
 import torch
 
-from thermodiff.gaussian import q_posterior
-from thermodiff.reverse import Parameterization, reverse_gaussian
+from thermodiff.equations.gaussian import q_posterior
+from thermodiff.equations.reverse import Parameterization, reverse_gaussian
 from thermodiff.schedule import Schedule, ScheduleKind
 
 TABLE = Schedule(ScheduleKind.PAPER, T=20, beta_1=1e-3).table()

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from thermodiff import distributed
+from thermodiff.training import distributed
 from thermodiff.data import DataConfig, load_dataset
 from thermodiff.networks import MLPConfig
-from thermodiff.process import DiffusionConfig
-from thermodiff.run import ModelConfig, Run, RunConfig
+from thermodiff.processes import DiffusionConfig
+from thermodiff.networks import ModelConfig
+from thermodiff.presets import RunConfig
+from thermodiff.run import Run
 from thermodiff.sampling import sample
-from thermodiff.train import train
-from thermodiff.train_config import OptimizerKind, TrainConfig
+from thermodiff.training.config import OptimizerKind, TrainConfig
 
 
 def test_samples_match_the_data_moments(tmp_path):
@@ -29,7 +30,7 @@ def test_samples_match_the_data_moments(tmp_path):
         TrainConfig(steps=600, batch_size=256, eval_every=10_000, checkpoint_every=10_000),
     )
     run = Run.create(tmp_path / "run", config, load_dataset(config.data))
-    train(run, distributed.init())
+    run.train(distributed.init())
     model = Run.open(tmp_path / "run").load_model()
     z, _ = sample(model, (2,), 4000, torch.Generator().manual_seed(0), torch.device("cpu"))
     s = run.normalization.inverse(z.numpy())
@@ -54,14 +55,14 @@ def _tiny_run(tmp_path, **diffusion):
 
 def test_learned_schedule_moves_beta_and_keeps_beta_1(tmp_path):
     run = _tiny_run(tmp_path, schedule="learned", beta_1=1e-4)
-    outcome = train(run, distributed.init())
+    outcome, evaluation = run.train(distributed.init())
     model = Run.open(tmp_path / "run").load_model(ema=False)
     with torch.no_grad():
         table = model.process.table()
     start = torch.tensor(np.r_[1e-4, 1.0 / (30 - np.arange(2, 31) + 1.0)])
     assert float(table.beta[1]) == 1e-4
     assert not torch.allclose(table.beta[2:-1], start[1:-1].to(table.beta.dtype), rtol=1e-6)
-    assert np.isfinite(outcome.evaluation.summary()["K"])
+    assert np.isfinite(evaluation.summary()["K"])
 
 
 def test_paper_parameterization_and_rmsprop_train(tmp_path):
@@ -70,9 +71,9 @@ def test_paper_parameterization_and_rmsprop_train(tmp_path):
                                     TrainConfig(steps=60, batch_size=128, optimizer=OptimizerKind.RMSPROP, lr=1e-3,
                                                 eval_every=30, checkpoint_every=1000)))
     run.save_config()
-    outcome = train(run, distributed.init())
+    outcome, evaluation = run.train(distributed.init())
     first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])["K"]
-    assert np.isfinite(first) and outcome.evaluation.summary()["K"] > first - 1.0
+    assert np.isfinite(first) and evaluation.summary()["K"] > first - 1.0
 
 
 def test_validation_split_keeps_weights_that_evaluate_and_sample_use(tmp_path):
@@ -83,7 +84,7 @@ def test_validation_split_keeps_weights_that_evaluate_and_sample_use(tmp_path):
                                     TrainConfig(steps=90, batch_size=128, eval_every=30, checkpoint_every=1000,
                                                 validation_fraction=0.2)))
     run.save_config()
-    outcome = train(run, distributed.init())
+    outcome, evaluation = run.train(distributed.init())
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     scores = {r["step"]: r["validation_K"] for r in records if "validation_K" in r}
     assert sorted(scores) == [30, 60, 90]
@@ -91,12 +92,12 @@ def test_validation_split_keeps_weights_that_evaluate_and_sample_use(tmp_path):
     assert state.selected.validation_K == scores[state.selected.step]
     assert state.selected.best_step == max(scores, key=scores.get)  # the reference later weights are held to
     assert state.selected.best.mean().item() == pytest.approx(max(scores.values()))
-    evaluation = json.loads((tmp_path / "run" / "evaluation.json").read_text())
-    assert evaluation["weights_from_step"] == state.selected.step
+    written = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert written["weights_from_step"] == state.selected.step
     model = Run.open(tmp_path / "run").load_model()
     for name, value in model.state_dict().items():
         assert torch.equal(value, state.selected.weights[name])
-    assert outcome.evaluation.estimate.K.shape[0] == run.heldout().shape[0]
+    assert evaluation.estimate.K.shape[0] == run.heldout().shape[0]
 
 
 def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path, monkeypatch):
@@ -105,12 +106,13 @@ def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path
     it in steps each within the noise of the one before."""
     from types import SimpleNamespace
 
-    import thermodiff.train as train_module
+    import thermodiff.training.selection as selection_module
+    from thermodiff.training.loop import Trainer
 
     run = _tiny_run(tmp_path)
     run = run.with_config(RunConfig(run.config.data, run.config.diffusion, run.config.model,
                                     TrainConfig(steps=10, validation_fraction=0.2)))
-    trainer = train_module.Trainer(run, distributed.init())
+    trainer = Trainer(run.training_job(), distributed.init())
     rng = np.random.default_rng(0)
     noise, r1, r2 = ((v - v.mean()) / v.std(ddof=1) for v in rng.normal(size=(3, 200)))  # mean 0, sd 1 exactly
     best = -2.0 + noise
@@ -119,7 +121,7 @@ def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path
               4: best - 1.0,  # clearly worse: not kept
               5: best - 0.012 + 0.1 * r1,  # still within the noise of the best: kept
               6: best - 0.026 + 0.1 * r2}  # within the noise of step 5's, but not of the best's: not kept
-    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: SimpleNamespace(per_example_data=lambda: script[trainer.step]))
+    monkeypatch.setattr(selection_module, "evaluate", lambda *a, **k: SimpleNamespace(per_example_data=lambda: script[trainer.step]))
     kept = []
     for step in script:
         trainer.step = step
@@ -139,7 +141,7 @@ def test_validation_keeps_the_latest_unless_clearly_worse_than_the_best(tmp_path
 
 
 def test_keep_later_is_a_paired_test():
-    from thermodiff.selection import keep_later
+    from thermodiff.training.selection import keep_later
 
     rng = np.random.default_rng(1)
     best = torch.as_tensor(rng.normal(size=400))  # wide spread across examples...

@@ -1,24 +1,22 @@
 """Typed configuration: helpers shared by every component's config dataclass.
 
 Each component keeps its own dataclass, with one default and one help text per field (via
-``option``). This module turns those dataclasses into JSON and back, and into command-line
-options, so that defaults exist in exactly one place.
+``option``); per-kind defaults are typed instances in ``presets.py``. This module turns those
+dataclasses into JSON and back (the command line's options are generated from the same fields,
+in ``cli/options.py``), so that defaults exist in exactly one place.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import types
 import typing
 from enum import Enum
 from typing import Any, TypeVar
 
+from .errors import ConfigError
+
 C = TypeVar("C")
-
-
-class ConfigError(ValueError):
-    """A configuration value or file that cannot be used; the message says which and why."""
 
 
 def option(default: Any, help: str, cli: bool = True) -> Any:
@@ -26,7 +24,8 @@ def option(default: Any, help: str, cli: bool = True) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "cli": cli})
 
 
-def _field_type(cls: type, name: str) -> Any:
+def field_type(cls: type, name: str) -> Any:
+    """The declared type of a config field (``X | None`` gives X)."""
     hint = typing.get_type_hints(cls)[name]
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
@@ -35,7 +34,8 @@ def _field_type(cls: type, name: str) -> Any:
     return hint
 
 
-def _convert(kind: Any, value: Any, where: str) -> Any:
+def convert(kind: Any, value: Any, where: str) -> Any:
+    """``value`` as a ``kind`` (enums from their values); a ConfigError naming ``where`` otherwise."""
     if value is None:
         return None
     if isinstance(kind, type) and issubclass(kind, Enum):
@@ -78,55 +78,17 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
     unknown = set(data) - names
     if unknown:
         raise ConfigError(f"{where}: unknown settings {sorted(unknown)}")
-    kwargs = {k: _convert(_field_type(cls, k), v, f"{where}.{k}") for k, v in data.items()}
+    kwargs = {k: convert(field_type(cls, k), v, f"{where}.{k}") for k, v in data.items()}
     return cls(**kwargs)
 
 
 def coerce_enums(cfg: Any) -> None:
     """Turn strings given for enum fields into the enum (call from __post_init__ of frozen configs)."""
     for f in dataclasses.fields(cfg):
-        kind = _field_type(type(cfg), f.name)
+        kind = field_type(type(cfg), f.name)
         value = getattr(cfg, f.name)
         if isinstance(kind, type) and issubclass(kind, Enum) and not isinstance(value, kind):
-            object.__setattr__(cfg, f.name, _convert(kind, value, f.name))
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def add_arguments(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
-    """Add one option per CLI field of ``cls``; unset options stay None (the dataclass decides)."""
-    group = parser.add_argument_group(title)
-    for f in dataclasses.fields(cls):
-        if not f.metadata.get("cli", True):
-            continue
-        kind = _field_type(cls, f.name)
-        help_text = f"{f.metadata.get('help', '')} (default: {_default_text(f)})"
-        if kind is bool:
-            group.add_argument(_flag(f.name), dest=f.name, default=None,
-                               action=argparse.BooleanOptionalAction, help=help_text)
-        elif isinstance(kind, type) and issubclass(kind, Enum):
-            group.add_argument(_flag(f.name), dest=f.name, default=None,
-                               choices=[m.value for m in kind], help=help_text)
-        else:
-            group.add_argument(_flag(f.name), dest=f.name, default=None, type=kind,
-                               metavar=f.name.upper(), help=help_text)
-
-
-def _default_text(f: dataclasses.Field) -> str:
-    value = f.default
-    return value.value if isinstance(value, Enum) else repr(value) if isinstance(value, str) else str(value)
-
-
-def given(cls: type, args: argparse.Namespace) -> dict[str, Any]:
-    """The fields of ``cls`` that were set on the command line, converted to their types."""
-    out = {}
-    for f in dataclasses.fields(cls):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            out[f.name] = _convert(_field_type(cls, f.name), value, _flag(f.name))
-    return out
+            object.__setattr__(cfg, f.name, convert(kind, value, f.name))
 
 
 def override(cfg: C, changes: dict[str, Any]) -> C:

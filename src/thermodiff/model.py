@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .process import DiffusionProcess
+from .bound import MinusK, minus_K
+from .processes import DiffusionProcess
 from .schedule import ScheduleTable
-from .timesteps import StepStatistics
+from .variance import StepDraws, StepStatistics
 
 
 class DiffusionModel(nn.Module):
@@ -39,21 +40,7 @@ class DiffusionModel(nn.Module):
         z = self.network(self.process.network_input(xt).to(self._network_dtype()), t, s)
         return self.process.reverse(z.to(torch.float64), xt, t, table)
 
-    def raw_terms(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> tuple[Tensor, Tensor]:
-        """(ell_t, u) per example: the term in nats for x_t = q_sample(x_0, t, noise), and the
-        control-variate feature of that noise."""
-        xt = self.process.q_sample(x0, t, noise, table)
-        ell = self.process.term(x0, xt, t, self.kernel(xt, t, table), table)
-        return ell, self.process.noise_feature(noise)
-
-    def terms(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable | None = None) -> Tensor:
-        """ell_t - a_t u per example (nats): the same expectation as ell_t, less Monte Carlo noise."""
+    def forward(self, x0: Tensor, steps: StepDraws, noise: Tensor, table: ScheduleTable | None = None) -> MinusK:
+        """-K per example (see bound.py): the entry of training (and of DDP) and of evaluation."""
         table = self.process.table() if table is None else table
-        ell, u = self.raw_terms(x0, t, noise, table)
-        return ell - self.steps.cv_coefficient[t - 1] * u
-
-    def forward(self, x0: Tensor, t: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(ell_t, u, ell_prior) per example: the training loop's entry (and DDP's)."""
-        table = self.process.table()
-        ell, u = self.raw_terms(x0, t, noise, table)
-        return ell, u, self.process.prior_term(x0, table)
+        return minus_K(self.process, self.kernel, self.steps.cv_coefficient, x0, steps, noise, table)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from .data.images import make_grid  # noqa: E402
-from .process import ProcessKind  # noqa: E402
+from .errors import DataError  # noqa: E402
 from .run import Run  # noqa: E402
 from .sampling import drift, forward_states, reverse_entropy, sample  # noqa: E402
 
@@ -131,7 +131,9 @@ def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> N
     model = run.load_model()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    binary = run.config.diffusion.process is ProcessKind.BINOMIAL
+    binary = not model.process.continuous  # 0/1 states: drawn as rasters
+    if not (binary or run.is_images) and int(np.prod(run.data_shape)) < 2:
+        raise DataError("the trajectory figure needs at least two dimensions")
     n = 16 if run.is_images else 40 if binary else n
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
     steps = _steps(model.T)
@@ -170,13 +172,12 @@ def figure_restoration(run: Run, path: Path, kind: str, n: int = 8, seed: int = 
     restored by one posterior sample each (default method); returns a line with the PSNR."""
     from .conditioning import PosteriorConfig
     from .restoration import psnr, restore, snr1_noise_std
-    from .train import training_data
 
     if not run.is_images:
-        raise ValueError(f"the {kind} figure is drawn for image runs")
+        raise DataError(f"the {kind} figure is drawn for image runs")
     rng = np.random.default_rng(seed)
     clean = run.heldout()[:n]
-    noise = snr1_noise_std(training_data(run)[1]) if kind == "denoise" else None
+    noise = snr1_noise_std(run.load_splits().train) if kind == "denoise" else None
     result = restore(run, clean, kind, PosteriorConfig(n_samples=1), rng, noise)
     peak = float(run.levels - 1) if run.levels else float(clean.max())
     draw_restoration([("true", clean), ("noisy" if kind == "denoise" else "masked", result.corrupted),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .conditioning import PosteriorConfig, denoising, inpainting, sample_posterior
+from .conditioning import PosteriorConfig
 from .run import Run
 
 
@@ -52,48 +52,21 @@ def psnr(estimate: np.ndarray, clean: np.ndarray, peak: float) -> np.ndarray:
     return 10.0 * np.log10(peak**2 / np.maximum(mse, 1e-12))
 
 
-def gaussian_fit(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    flat = train.reshape(train.shape[0], -1)
-    return flat.mean(axis=0), np.cov(flat, rowvar=False)
-
-
-def wiener_denoise(train: np.ndarray, noisy: np.ndarray, noise_std: float) -> np.ndarray:
-    """mu + S (S + s^2 I)^{-1} (y - mu), with mu, S fitted to the training images."""
-    mu, S = gaussian_fit(train)
-    y = noisy.reshape(noisy.shape[0], -1)
-    gain = np.linalg.solve(S + noise_std**2 * np.eye(S.shape[0]), S).T
-    return (mu + (y - mu) @ gain.T).reshape(noisy.shape)
-
-
-def gaussian_inpaint(train: np.ndarray, observed: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The fitted Gaussian's conditional mean of the hidden values given the known ones."""
-    mu, S = gaussian_fit(train)
-    out = observed.reshape(observed.shape[0], -1).copy()
-    for i, known in enumerate(mask.reshape(mask.shape[0], -1)):
-        k, u = known, ~known
-        out[i, u] = mu[u] + S[np.ix_(u, k)] @ np.linalg.solve(S[np.ix_(k, k)], out[i, k] - mu[k])
-    return out.reshape(observed.shape)
-
-
 def restore(run: Run, clean: np.ndarray, kind: str, config: PosteriorConfig, rng: np.random.Generator,
             noise_std: float | None = None) -> Restoration:
     """Corrupt ``clean`` (denoise: add Gaussian noise; inpaint: hide the central square) and draw
-    posterior samples as ``config`` says (its seed is drawn from ``rng``). Discrete images are handled
-    as ``thermodiff`` does: the evidence sits at the middle of each value's bin and samples are
-    taken back to values by floor."""
-    model = run.load_model()
-    shift = 0.5 if run.levels is not None else 0.0
+    posterior samples as ``config`` says (its seed is drawn from ``rng``), as ``thermodiff
+    denoise|inpaint`` would (discrete images: the evidence at the middle of each level's bin,
+    samples back to levels)."""
     config = replace(config, seed=int(rng.integers(2**31)))
     if kind == "denoise":
-        corrupted = clean + noise_std * rng.standard_normal(clean.shape)
-        evidence, mask = denoising(corrupted + shift, noise_std, run.data_shape), None
+        corrupted, mask = clean + noise_std * rng.standard_normal(clean.shape), None
+        samples = run.denoise(corrupted, noise_std, config)
     elif kind == "inpaint":
         mask = np.broadcast_to(central_mask(run.data_shape), clean.shape)
         corrupted = np.where(mask, clean, 0.0)
-        evidence = inpainting(corrupted + shift, mask, run.data_shape)
+        samples = run.inpaint(corrupted, mask, config)
     else:
         raise ValueError(f"unknown restoration {kind!r}; choose denoise or inpaint")
-    samples = sample_posterior(model, run.normalization, run.data_shape, run.config.diffusion.process, evidence, config)
-    if run.levels is not None:
-        samples = np.clip(np.floor(samples), 0, run.levels - 1)
+    samples = samples.astype(np.float64).reshape(-1, *clean.shape)
     return Restoration(clean=clean, corrupted=corrupted, mask=mask, samples=samples, noise_std=noise_std)

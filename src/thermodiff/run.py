@@ -1,217 +1,142 @@
-"""A run directory: everything needed to continue, evaluate and sample a trained model.
+"""A trained model and its record on disk; the Python API that the command line uses.
 
-    config.json             configuration, data source and fingerprint, normalization (JSON)
-    heldout.npy             held-out examples, in the data's own coordinates
-    checkpoint.safetensors  model, moving average, optimizer (see checkpoint.py)
-    metrics.jsonl           training log: one JSON object per periodic evaluation
-    evaluation.json         the final held-out evaluation
+    run = thermodiff.Run.open("runs/sr")
+    x = run.sample(1000, seed=0)                     # data coordinates (discrete data: levels)
+    record = run.evaluate().summary()                # the bound on the held-out split, in bits
+    filled = run.inpaint(observed, mask)             # posterior samples given known values
+    clean = run.denoise(noisy, noise_std=0.5)
+
+The run directory (see ``record.py``): config.json, heldout.npy, checkpoint.safetensors,
+metrics.jsonl, evaluation.json, and for discrete data baseline.npz. Every method checks its input
+as the command line does (one DataError that says what is wrong).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
+import torch
 
-from .checkpoint import Checkpoint, CheckpointError, atomic_write_bytes, load_checkpoint, load_state
-from .config import ConfigError, coerce_enums, from_dict, option, to_dict
-from . import binomial_process
-from .data import DataConfig, DataError, Dataset, Normalization, NormalizationKind, fingerprint, fit, is_binary, split
-from .evaluate import EvalConfig
+from .conditioning import PosteriorConfig, denoising, inpainting, sample_posterior
+from .data import Dataset, Splits, check_examples, known_density, make_splits
+from .errors import DataError
+from .evaluation.baselines import parzen_baseline
+from .evaluation.config import EvalConfig
+from .evaluation.evaluate import Evaluation, evaluate
 from .model import DiffusionModel
-from .networks import MLPConfig, MultiScaleConfig, NetworkKind, make_network
-from .data.images import dequantize
-from .process import DiffusionConfig, ProcessKind, make_process
-from .train_config import TrainConfig
-
-RUN_FORMAT = "thermodiff-run"
-RUN_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which network, and its settings."""
-
-    network: NetworkKind = option(NetworkKind.MLP, "network architecture (images get the multi-scale network)")
-    mlp: MLPConfig = option(MLPConfig(), "MLP settings", cli=False)
-    multiscale: MultiScaleConfig = option(MultiScaleConfig(), "multi-scale network settings", cli=False)
-
-    def __post_init__(self) -> None:
-        coerce_enums(self)
+from .presets import PRESETS, RunConfig
+from .record import RunRecord
+from .sampling import sample as ancestral_sample
+from .training import distributed
+from .training.distributed import DistContext, default_device
+from .training.loop import Outcome, TrainCallbacks, TrainingJob, train
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    data: DataConfig
-    diffusion: DiffusionConfig
-    model: ModelConfig
-    train: TrainConfig
-
-
-def configure(dataset: Dataset, given: dict[str, dict[str, Any]]) -> RunConfig:
-    """The run's configuration: the dataclass defaults, then the process's defaults where the user
-    gave nothing, then what the user gave (``given[section][field]``). Binary data get binomial
-    diffusion unless another process is named; binomial diffusion refuses data that are not 0/1."""
-    diffusion = dict(given.get("diffusion", {}))
-    data = dict(given.get("data", {}))
-    model = dict(given.get("model", {}))
-    train = dict(given.get("train", {}))
-    binary = is_binary(dataset.x)
-    kind = ProcessKind(diffusion.get("process", ProcessKind.BINOMIAL if binary else ProcessKind.GAUSSIAN))
-    if kind is ProcessKind.BINOMIAL:
-        if not binary:
-            raise DataError(f"{dataset.name}: binomial diffusion needs data whose values are all 0 or 1")
-        diffusion = {**binomial_process.DEFAULTS, **diffusion, "process": kind}
-        train = {**binomial_process.TRAIN_DEFAULTS, **train}
-        data["normalization"] = NormalizationKind.NONE
-        if diffusion.get("pi") is None:
-            data_config = DataConfig(source=dataset.name, **data)
-            train_x, _ = split(dataset.x, data_config.heldout_fraction, data_config.data_seed)
-            diffusion["pi"] = float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3))
-    if dataset.is_images:
-        if data.get("normalization") is NormalizationKind.WHITEN:
-            raise DataError("images are z-scored per pixel (--normalization zscore, the default for them); whitening is not offered")
-        if kind is ProcessKind.GAUSSIAN:
-            data.setdefault("normalization", NormalizationKind.ZSCORE)
-        model.setdefault("network", NetworkKind.MULTISCALE)
-        diffusion = {**IMAGE_DEFAULTS["diffusion"], **diffusion}
-        train = {**IMAGE_DEFAULTS["train"], **train}
-    return RunConfig(
-        data=DataConfig(source=dataset.name, **data),
-        diffusion=DiffusionConfig(**diffusion),
-        model=ModelConfig(mlp=MLPConfig(**given.get("mlp", {})), multiscale=MultiScaleConfig(**given.get("multiscale", {})),
-                          **model),
-        train=TrainConfig(**train),
-    )
-
-
-# Settings that suit images (the paper used T = 1000 and small batches), used where the user gives none.
-IMAGE_DEFAULTS = {
-    "diffusion": {"T": 1000},
-    "train": {"batch_size": 64, "lr": 1e-3, "eval_every": 1000, "eval_examples": 200, "checkpoint_every": 250},
-    "eval": {"trajectories": 2, "t_samples": 50},  # 2000 held-out 16x16 images in minutes, still unbiased
-}
-
-
-def build_model(config: RunConfig, data_shape: tuple[int, ...]) -> DiffusionModel:
-    process = make_process(config.diffusion)
-    network = make_network(config.model.network, config.model.mlp, data_shape, process.out_channels, config.diffusion.T,
-                           config.model.multiscale)
-    return DiffusionModel(process, network)
-
-
-class Run:
-    """A run directory on disk and what it records."""
-
-    def __init__(self, path: Path, config: RunConfig, normalization: Normalization, data_shape: tuple[int, ...],
-                 data_fingerprint: str, n_examples: int, levels: int | None = None):
-        self.path = Path(path)
-        self.config = config
-        self.normalization = normalization
-        self.data_shape = data_shape
-        self.data_fingerprint = data_fingerprint
-        self.n_examples = n_examples
-        self.levels = levels  # discrete data (images): values 0..levels-1, dequantized by U[0, 1)
-
-    @property
-    def is_images(self) -> bool:
-        return len(self.data_shape) == 3
-
-    # -- files ---------------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.path / "checkpoint.safetensors"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.jsonl"
-
-    @property
-    def evaluation_path(self) -> Path:
-        return self.path / "evaluation.json"
-
-    def heldout(self) -> np.ndarray:
-        return np.load(self.path / "heldout.npy", allow_pickle=False)
-
-    def has_checkpoint(self) -> bool:
-        return self.checkpoint_path.exists()
-
-    def checkpoint(self) -> Checkpoint:
-        return load_checkpoint(self.checkpoint_path)
-
-    # -- creating and opening -------------------------------------------------------------
-    @classmethod
-    def create(cls, path: Path, config: RunConfig, dataset: Dataset) -> "Run":
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        train_x, heldout_x = split(dataset.x, config.data.heldout_fraction, config.data.data_seed)
-        levels = dataset.levels if config.diffusion.process is ProcessKind.GAUSSIAN else None  # binary data stay 0/1
-        if levels is not None:  # normalize what the model sees: dequantized values
-            train_x = dequantize(train_x, levels, np.random.default_rng(config.data.data_seed))
-        run = cls(path, config, fit(train_x, config.data.normalization), dataset.shape, fingerprint(dataset.x),
-                  dataset.x.shape[0], levels)
-        np.save(path / "heldout.npy", heldout_x)
-        run.save_config()
-        return run
-
-    def save_config(self) -> None:
-        record = {
-            "format": RUN_FORMAT,
-            "version": RUN_VERSION,
-            "config": {k: to_dict(getattr(self.config, k)) for k in ("data", "diffusion", "model", "train")},
-            "data_shape": list(self.data_shape),
-            "data_fingerprint": self.data_fingerprint,
-            "n_examples": self.n_examples,
-            "levels": self.levels,
-            "normalization": self.normalization.to_json(),
-        }
-        atomic_write_bytes(self.path / "config.json", json.dumps(record, indent=2).encode())
+class Run(RunRecord):
+    """A run directory: its record (``RunRecord``) and what can be done with its model."""
 
     @classmethod
-    def open(cls, path: Path) -> "Run":
-        path = Path(path)
-        config_path = path / "config.json"
-        if not config_path.exists():
-            raise ConfigError(f"{path} is not a thermodiff run (no config.json); train one with `thermodiff train`")
-        try:
-            record = json.loads(config_path.read_text())
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{config_path} is not valid JSON ({err})") from None
-        if record.get("format") != RUN_FORMAT:
-            raise ConfigError(f"{config_path} is not a thermodiff run configuration")
-        parts: dict[str, Any] = record["config"]
-        config = RunConfig(
-            data=from_dict(DataConfig, parts["data"], "data"),
-            diffusion=from_dict(DiffusionConfig, parts["diffusion"], "diffusion"),
-            model=from_dict(ModelConfig, parts["model"], "model"),
-            train=from_dict(TrainConfig, parts["train"], "train"),
-        )
-        return cls(path, config, Normalization.from_json(record["normalization"]), tuple(record["data_shape"]),
-                   record["data_fingerprint"], int(record["n_examples"]), record.get("levels"))
+    def create(cls, path: Path, config: RunConfig, dataset: Dataset, splits: Splits | None = None) -> "Run":
+        """A new run directory for ``config`` and ``dataset`` (split by ``config.data`` unless ``splits`` are given)."""
+        splits = splits or make_splits(dataset.x, config.data)
+        return cls.from_record(RunRecord.create(path, config, dataset, splits))
 
-    def with_config(self, config: RunConfig) -> "Run":
-        return Run(self.path, config, self.normalization, self.data_shape, self.data_fingerprint, self.n_examples, self.levels)
+    @classmethod
+    def open(cls, path: Path | str) -> "Run":
+        return cls.from_record(RunRecord.open(Path(path)))
+
+    # -- training ------------------------------------------------------------------------------
+    def train(self, ctx: DistContext | None = None, callbacks: TrainCallbacks | None = None,
+              time_limit_minutes: float | None = None, splits: Splits | None = None) -> tuple[Outcome, Evaluation | None]:
+        """Train up to ``config.train.steps`` (or the time limit), resuming from the checkpoint, then
+        (main process, unless interrupted) evaluate on the held-out split and write evaluation.json."""
+        ctx = ctx or distributed.init()
+        outcome = train(self.training_job(splits), ctx, callbacks, time_limit_minutes)
+        if not ctx.is_main or outcome.stopped_by == "interrupt":
+            return outcome, None
+        evaluation = self.evaluate(device=ctx.device)
+        context: dict[str, Any] = {"step": outcome.step}
+        if outcome.selected is not None:
+            context.update(weights_from_step=outcome.selected.step, validation_K=outcome.selected.validation_K)
+        evaluation = evaluation.with_extra(**context)
+        self.write_evaluation(evaluation.summary())
+        return outcome, evaluation
+
+    def training_job(self, splits: Splits | None = None) -> TrainingJob:
+        """What the training loop needs of this run (``splits``: its examples, loaded again if not given)."""
+        splits = splits or self.load_splits()
+        return TrainingJob(config=self.config.train, build_model=self.build_model, coordinates=self.coordinates,
+                           train=splits.train, heldout=splits.heldout, validation_seed=self.config.data.data_seed + 1,
+                           checkpoint_path=self.checkpoint_path, metrics_path=self.metrics_path)
 
     def eval_config(self, given: dict[str, Any] | None = None) -> EvalConfig:
-        """The bound estimator's settings: its defaults, those for images or binary data, then ``given``."""
-        binary = self.config.diffusion.process is ProcessKind.BINOMIAL
-        defaults = IMAGE_DEFAULTS["eval"] if self.is_images else binomial_process.EVAL_DEFAULTS if binary else {}
-        return EvalConfig(**{**defaults, **(given or {})})
+        """The bound estimator's settings: this kind's preset, then ``given``."""
+        return replace(PRESETS[self.kind].eval, **(given or {}))
 
-    # -- the model ------------------------------------------------------------------------
-    def build_model(self) -> DiffusionModel:
-        return build_model(self.config, self.data_shape)
+    def _model(self, device: torch.device | str | None) -> DiffusionModel:
+        return self.load_model().to(torch.device(device) if device else default_device())
 
-    def load_model(self, ema: bool = True) -> DiffusionModel:
-        """The trained model: the moving average of the weights by default (the one validation
-        kept, if training held a validation split out), else the live weights."""
-        if not self.has_checkpoint():
-            raise CheckpointError(f"{self.path} has no checkpoint yet; train it first")
-        model = self.build_model()
-        state = self.checkpoint()
-        weights = state.model if not ema else state.selected.weights if state.selected else state.ema
-        load_state(model, weights, self.checkpoint_path)
-        return model.eval()
+    # -- sampling ------------------------------------------------------------------------------
+    def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None) -> np.ndarray:
+        """n exact samples of the model, in data coordinates (discrete data: integer levels)."""
+        if int(n) != n or n < 1:
+            raise DataError(f"the number of samples must be a positive integer, got {n}")
+        model = self._model(device)
+        dev = next(model.parameters()).device
+        w, _ = ancestral_sample(model, self.data_shape, int(n), torch.Generator(device=dev).manual_seed(seed), dev)
+        return self.coordinates.to_data(w.cpu().numpy())
+
+    # -- the bound ------------------------------------------------------------------------------
+    def evaluate(self, x: np.ndarray | None = None, config: EvalConfig | None = None,
+                 device: torch.device | str | None = None, log_density: Callable | None = None,
+                 reference: dict | None = None, parzen: bool = False) -> Evaluation:
+        """The bound on ``x`` (data coordinates; default: the held-out split, compared with the
+        true density where a built-in knows it), with this kind's baselines."""
+        if x is None:
+            x = self.heldout()
+            log_density, reference = known_density(self.config.data.source)
+        x = self.check_examples(x, "the data")
+        config = config or self.eval_config()
+        result = evaluate(self._model(device), x, self.coordinates, config, log_density=log_density)
+        extra: dict[str, Any] = {"reference": reference} if reference else {}
+        if self.coordinates.discrete:
+            extra.update(self.image_baselines(x, config.eval_seed))
+            if parzen:
+                extra.update(parzen_baseline(self.load_splits().train, x, self.coordinates.levels, config.eval_seed))
+        return result.with_extra(**extra)
+
+    def check_examples(self, x: np.ndarray, what: str) -> np.ndarray:
+        """``x`` as float64 (N, *data_shape), or one DataError that says what is wrong with it."""
+        x = check_examples(x, self.data_shape, what)
+        self.coordinates.check(x, what)
+        return x
+
+    # -- posteriors ------------------------------------------------------------------------------
+    def inpaint(self, observed: np.ndarray, mask: np.ndarray, config: PosteriorConfig | None = None,
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Posterior samples given the values where ``mask`` is 1: (n_samples, *observed.shape)."""
+        observed = np.asarray(observed, dtype=np.float64)
+        evidence = inpainting(self.coordinates.bin_centres(observed), mask, self.data_shape)
+        if self.coordinates.discrete:
+            self.coordinates.check(observed[np.broadcast_to(np.asarray(mask), observed.shape).astype(bool)],
+                                   "the known values")
+        return self._posterior(evidence, observed.shape, config, device, progress)
+
+    def denoise(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Posterior samples of the clean data given y = x + N(0, noise_std^2): (n_samples, *noisy.shape)."""
+        noisy = np.asarray(noisy, dtype=np.float64)
+        evidence = denoising(self.coordinates.bin_centres(noisy), noise_std, self.data_shape)
+        return self._posterior(evidence, noisy.shape, config, device, progress)
+
+    def _posterior(self, evidence, shape: tuple[int, ...], config: PosteriorConfig | None, device,
+                   progress: Callable[[int], None] | None) -> np.ndarray:
+        config = config or PosteriorConfig()
+        samples = sample_posterior(self._model(device), self.coordinates.normalization, self.data_shape,
+                                   self.config.diffusion.process, evidence, config, progress=progress)
+        if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)
+            samples = self.coordinates.floor(samples)
+        return samples.reshape(config.n_samples, *shape)

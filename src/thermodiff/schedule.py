@@ -8,7 +8,9 @@ Schedules (selectable by name, see ``ScheduleKind``):
 - ``paper``: beta_t = 1 / (T - t + 1) for t >= 2 with a small fixed beta_1 (Sohl-Dickstein
   et al. 2015, App. D). Each step erases a constant fraction of the signal that is left, so
   alpha_bar_t falls linearly to exactly 0 at t = T and q(x_T | x_0) is the prior itself.
-- ``linear``: beta_t linear from beta_1 to ``beta_max`` (Ho et al. 2020 use 1e-4 .. 0.02 for T = 1000).
+- ``linear``: beta_t linear from beta_1 to a last value that is ``beta_max`` at T = 1000 and scales
+  as 1000 / T otherwise, so that the total noise added stays the same (Ho et al. 2020 use 1e-4 ..
+  0.02 for T = 1000).
 - ``cosine``: alpha_bar_t = cos^2(((t/T + s) / (1 + s)) pi / 2) (Nichol & Dhariwal 2021).
 - ``logsnr``: log(alpha_bar_t / (1 - alpha_bar_t)) falls linearly in t from that of beta_1 to its
   negative, so every step reveals about the same amount of detail (Kingma et al. 2021 show the
@@ -26,6 +28,8 @@ from enum import Enum
 
 import torch
 from torch import Tensor, nn
+
+from .errors import ConfigError
 
 
 class ScheduleKind(str, Enum):
@@ -49,8 +53,9 @@ def paper_betas(T: int, beta_1: float) -> Tensor:
 
 
 def linear_betas(T: int, beta_1: float, beta_max: float) -> Tensor:
-    """beta_t linear in t from beta_1 to beta_max."""
-    return torch.linspace(beta_1, beta_max, T, dtype=torch.float64)
+    """beta_t linear in t from beta_1 to beta_max * 1000 / T (capped at 0.999): ``beta_max`` is the
+    last beta of the 1000-step schedule, and other T keep its total noise."""
+    return torch.linspace(beta_1, min(beta_max * 1000.0 / T, 0.999), T, dtype=torch.float64)
 
 
 def cosine_betas(T: int, beta_1: float, s: float = 0.008) -> Tensor:
@@ -73,35 +78,21 @@ def logsnr_betas(T: int, beta_1: float) -> Tensor:
 
 @dataclass(frozen=True)
 class ScheduleTable:
-    """beta_t and what follows from it, indexed by t = 0..T (float64, possibly differentiable)."""
+    """beta_t and every quantity derived from it, indexed by t = 0..T (float64, (T+1,) each;
+    differentiable if the schedule is learned). Computed once per schedule, not per use."""
 
-    beta: Tensor  # (T+1,) beta[0] = 0
-    log_alpha_bar: Tensor  # (T+1,) log prod_{s<=t} (1 - beta_s); log_alpha_bar[0] = 0
+    beta: Tensor  # beta[0] = 0
+    alpha: Tensor  # 1 - beta_t
+    log_alpha_bar: Tensor  # log prod_{s<=t} (1 - beta_s); 0 at t = 0
+    alpha_bar: Tensor
+    one_minus_alpha_bar: Tensor  # by -expm1, precise where alpha_bar is close to 1 (small t)
+    beta_tilde: Tensor  # posterior variance of q(x_{t-1}|x_t,x_0): beta_t (1 - abar_{t-1}) / (1 - abar_t); 0 at t = 0, 1
+    c_x0: Tensor  # posterior mean mu_tilde = c_x0 x_0 + c_xt x_t: sqrt(abar_{t-1}) beta_t / (1 - abar_t)
+    c_xt: Tensor  # sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t)
 
     @property
     def T(self) -> int:
         return self.beta.shape[0] - 1
-
-    @property
-    def alpha(self) -> Tensor:
-        return 1.0 - self.beta
-
-    @property
-    def alpha_bar(self) -> Tensor:
-        return torch.exp(self.log_alpha_bar)
-
-    @property
-    def one_minus_alpha_bar(self) -> Tensor:
-        # -expm1 keeps precision where alpha_bar is close to 1 (small t)
-        return -torch.expm1(self.log_alpha_bar)
-
-    @property
-    def beta_tilde(self) -> Tensor:
-        """Posterior variance of q(x_{t-1} | x_t, x_0): beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)."""
-        omab = self.one_minus_alpha_bar
-        bt = torch.zeros_like(self.beta)
-        bt[1:] = self.beta[1:] * omab[:-1] / omab[1:]
-        return bt
 
     @property
     def logsnr(self) -> Tensor:
@@ -109,12 +100,30 @@ class ScheduleTable:
         return self.log_alpha_bar - torch.log(self.one_minus_alpha_bar)
 
 
+def _shifted(values: Tensor) -> Tensor:
+    """values[t - 1] at index t (entry 0 is 0, unused)."""
+    return torch.cat([torch.zeros_like(values[:1]), values[:-1]])
+
+
 def table_from_betas(beta: Tensor) -> ScheduleTable:
     """Build the table from beta_1..T (a (T,) float64 tensor)."""
-    zero = torch.zeros(1, dtype=beta.dtype, device=beta.device)
-    full = torch.cat([zero, beta])
+    full = torch.cat([torch.zeros_like(beta[:1]), beta])
     log_alpha_bar = torch.cumsum(torch.log1p(-full), dim=0)
-    return ScheduleTable(beta=full, log_alpha_bar=log_alpha_bar)
+    alpha_bar = torch.exp(log_alpha_bar)
+    omab = -torch.expm1(log_alpha_bar)
+    safe = torch.cat([torch.ones_like(omab[:1]), omab[1:]])  # t = 0 divides by nothing
+    omab_prev, abar_prev = _shifted(omab), _shifted(alpha_bar)
+    zero = torch.zeros_like(full[:1])
+    return ScheduleTable(
+        beta=full,
+        alpha=1.0 - full,
+        log_alpha_bar=log_alpha_bar,
+        alpha_bar=alpha_bar,
+        one_minus_alpha_bar=omab,
+        beta_tilde=torch.cat([zero, (full * omab_prev / safe)[1:]]),
+        c_x0=torch.cat([zero, (torch.sqrt(abar_prev) * full / safe)[1:]]),
+        c_xt=torch.cat([zero, (torch.sqrt(1.0 - full) * omab_prev / safe)[1:]]),
+    )
 
 
 def fixed_betas(kind: ScheduleKind, T: int, beta_1: float, beta_max: float) -> Tensor:
@@ -127,39 +136,41 @@ def fixed_betas(kind: ScheduleKind, T: int, beta_1: float, beta_max: float) -> T
         return cosine_betas(T, beta_1)
     if kind is ScheduleKind.LOGSNR:
         return logsnr_betas(T, beta_1)
-    raise ValueError(f"unknown schedule {kind!r}; choose one of {[k.value for k in ScheduleKind]}")
+    raise ConfigError(f"unknown schedule {kind!r}; choose one of {[k.value for k in ScheduleKind]}")
 
 
 class Schedule(nn.Module):
     """A schedule as a module: fixed (a buffer) or learned (beta_2..T are parameters).
 
-    ``table(device)`` returns the float64 ScheduleTable; it carries gradients when learned.
+    ``table()`` returns the float64 ScheduleTable; it carries gradients when learned.
     """
 
     def __init__(self, kind: ScheduleKind, T: int, beta_1: float, beta_max: float = 0.02):
         super().__init__()
         if T < 2:
-            raise ValueError(f"T must be at least 2, got {T}")
+            raise ConfigError(f"T must be at least 2, got {T}")
         if not 0.0 < beta_1 < 1.0:
-            raise ValueError(f"beta_1 must lie in (0, 1), got {beta_1}")
+            raise ConfigError(f"beta_1 must lie in (0, 1), got {beta_1}")
         self.kind = ScheduleKind(kind)
         beta = fixed_betas(self.kind, T, beta_1, beta_max)
         if not bool(((beta > 0) & (beta <= 1)).all()):
-            raise ValueError(f"schedule {self.kind.value} with T={T} gives beta outside (0, 1]")
+            raise ConfigError(f"schedule {self.kind.value} with T={T} gives beta outside (0, 1]")
         self.register_buffer("beta_1", beta[:1].clone())
         if self.kind is ScheduleKind.LEARNED:
             # beta_2..T = sigmoid(theta): unconstrained parameters, started at the paper's values
             self.theta = nn.Parameter(torch.logit(beta[1:].clamp(max=_BETA_CAP)))
         else:
             self.register_buffer("betas", beta)
+        self._cache: tuple | None = None
 
     @property
     def learned(self) -> bool:
         return self.kind is ScheduleKind.LEARNED
 
     def table(self) -> ScheduleTable:
-        if self.learned:
-            beta = torch.cat([self.beta_1, torch.sigmoid(self.theta)])
-        else:
-            beta = self.betas
-        return table_from_betas(beta)
+        if self.learned:  # recomputed at every call: it carries the gradient to theta
+            return table_from_betas(torch.cat([self.beta_1, torch.sigmoid(self.theta)]))
+        key = (self.betas.device, self.betas._version)  # moved or loaded: rebuild
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, table_from_betas(self.betas))
+        return self._cache[1]

@@ -14,11 +14,13 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import coerce_enums, option
+from ..errors import ConfigError, DataError
 from .builtin import BUILTINS, resolve
-from .files import check_vectors, read_array
+from .coordinates import Coordinates
+from .files import check_examples, check_vectors, read_array
 from .images import as_images, load_image_folder
+from .normalize import Normalization, NormalizationKind, fit, fit_per_dimension
 from .standard import load_cifar10, load_mnist
-from .normalize import DataError, Normalization, NormalizationKind, fit, fit_per_dimension
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         coerce_enums(self)
         if not 0.0 < self.heldout_fraction < 1.0:
-            raise DataError(f"heldout_fraction must lie in (0, 1), got {self.heldout_fraction}")
+            raise ConfigError(f"heldout_fraction must lie in (0, 1), got {self.heldout_fraction}")
+        if self.image_size < 1:
+            raise ConfigError(f"image_size must be at least 1, got {self.image_size}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,18 @@ class Dataset:
 STANDARD = {"mnist": load_mnist, "cifar10": load_cifar10}  # standard image sets read from --data-dir
 
 
+def known_density(source: str) -> tuple[Callable[[np.ndarray], np.ndarray] | None, dict[str, Any]]:
+    """(ln p(x) per example, published reference figures) of a built-in source; (None, {}) otherwise.
+    Nothing is generated: the density is a formula."""
+    found = resolve(source)
+    if found is None:
+        return None, {}
+    builtin, params, _ = found
+    if builtin.log_density is None:
+        return None, builtin.reference
+    return (lambda v, f=builtin.log_density, p=params: f(v, **p)), builtin.reference
+
+
 def load_dataset(config: DataConfig) -> Dataset:
     """The data set that ``config.source`` names: a built-in, a standard set, a folder of images or a file."""
     found = resolve(config.source)
@@ -73,10 +89,8 @@ def load_dataset(config: DataConfig) -> Dataset:
         x = builtin.generate(n, np.random.default_rng(config.data_seed), **params)
         if builtin.levels is not None:
             x, _ = as_images(x, config.source, builtin.levels)
-        density = None
-        if builtin.log_density is not None:
-            density = lambda v, f=builtin.log_density, p=params: f(v, **p)  # noqa: E731
-        return Dataset(name=config.source, x=x, log_density=density, reference=builtin.reference, levels=builtin.levels)
+        density, reference = known_density(config.source)
+        return Dataset(name=config.source, x=x, log_density=density, reference=reference, levels=builtin.levels)
     if config.source in STANDARD:
         if config.data_dir is None:
             raise DataError(f"{config.source} is read from its standard files: give the folder with --data-dir DIR")
@@ -122,7 +136,23 @@ def split(x: np.ndarray, heldout_fraction: float, seed: int) -> tuple[np.ndarray
     return x[order[n_held:]], x[order[:n_held]]
 
 
+@dataclass(frozen=True)
+class Splits:
+    """The examples of a run, in the data's own coordinates: what training sees (it may set some of
+    them aside to choose its weights) and what only evaluation sees."""
+
+    train: np.ndarray
+    heldout: np.ndarray
+
+
+def make_splits(x: np.ndarray, config: DataConfig) -> Splits:
+    """The held-out split, by a permutation seeded with ``data_seed``."""
+    train, heldout = split(x, config.heldout_fraction, config.data_seed)
+    return Splits(train=train, heldout=heldout)
+
+
 __all__ = [
-    "BUILTINS", "DataConfig", "DataError", "Dataset", "Normalization", "NormalizationKind",
-    "fingerprint", "fit", "fit_per_dimension", "is_binary", "load_dataset", "load_file", "split",
+    "BUILTINS", "Coordinates", "DataConfig", "check_examples", "DataError", "Dataset", "Normalization", "NormalizationKind", "Splits",
+    "fingerprint", "fit", "fit_per_dimension", "is_binary", "known_density", "load_dataset", "load_file",
+    "make_splits", "split",
 ]

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import deadleaves, digits, heartbeat, swissroll, textures, toy
-from .normalize import DataError
+from ..errors import DataError
 
 
 @dataclass(frozen=True)

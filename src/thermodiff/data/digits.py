@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .normalize import DataError
+from ..errors import DataError
 
 LEVELS = 17
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .normalize import DataError
+from ..errors import DataError
 
 SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -78,4 +78,23 @@ def check_vectors(x: np.ndarray, where: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise DataError(f"{where}: {int(bad.sum())} NaN or infinite values, in rows {rows[:10].tolist()}{'...' if rows.size > 10 else ''}")
+    return x
+
+
+def check_examples(x: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """x as float64 (N, *shape), N >= 1, all finite (a single example of ``shape`` gains N = 1);
+    one clear error for anything else."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{where}: expected numbers, got an array of dtype {x.dtype}")
+    if tuple(x.shape) == tuple(shape):
+        x = x[None]
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise DataError(f"{where} have examples of shape {tuple(x.shape[1:])}; the model's examples have shape "
+                        f"{tuple(shape)}")
+    if x.shape[0] == 0:
+        raise DataError(f"{where} hold no examples")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise DataError(f"{where} contain {int((~np.isfinite(x)).sum())} NaN or infinite values")
     return x

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .normalize import DataError
+from ..errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CHANNELS = (1, 3)
@@ -55,11 +55,11 @@ def as_images(x: np.ndarray, name: str, levels: int | None = None) -> tuple[np.n
     if not np.isfinite(out).all():
         raise DataError(f"{name}: {int((~np.isfinite(out)).sum())} NaN or infinite values")
     if levels is not None:
-        _check_levels(out, levels, name)
+        check_levels(out, levels, name)
     return out, levels
 
 
-def _check_levels(x: np.ndarray, levels: int, name: str) -> None:
+def check_levels(x: np.ndarray, levels: int, name: str) -> None:
     if levels < 2:
         raise DataError(f"{name}: levels must be at least 2, got {levels}")
     if (x != np.round(x)).any() or x.min() < 0 or x.max() > levels - 1:
@@ -70,7 +70,7 @@ def _check_levels(x: np.ndarray, levels: int, name: str) -> None:
 def dequantize(x: np.ndarray, levels: int, rng: np.random.Generator) -> np.ndarray:
     """y = x + u, u ~ U[0, 1) elementwise: discrete levels -> a point of [0, levels)^D (see module doc)."""
     x = np.asarray(x, dtype=np.float64)
-    _check_levels(x, levels, "dequantize")
+    check_levels(x, levels, "dequantize")
     return x + rng.random(x.shape)
 
 
@@ -106,6 +106,17 @@ def _square(image, image_size: int, rng: np.random.Generator | None):
         left, top = int(rng.integers(w - side + 1)), int(rng.integers(h - side + 1))
     box = (left, top, left + side, top + side)
     return image.resize((image_size, image_size), resample=Image.Resampling.LANCZOS, box=box)
+
+
+def read_image(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One PNG/JPEG picture as float64 (C, H, W) of exactly ``shape`` (grey or RGB as C says)."""
+    channels, height, width = shape
+    picture = _open(Path(path))
+    array = np.asarray(picture.convert("L" if channels == 1 else "RGB"), dtype=np.float64)
+    array = array[None] if channels == 1 else array.transpose(2, 0, 1)
+    if array.shape != tuple(shape):
+        raise DataError(f"{path} is {array.shape[2]}x{array.shape[1]} pixels; the run's images are {width}x{height}")
+    return array
 
 
 def image_files(path: str | Path) -> list[Path]:

@@ -21,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """Data that cannot be used; the message says what is wrong and how to fix it."""
+from ..errors import DataError
 
 
 class NormalizationKind(str, Enum):

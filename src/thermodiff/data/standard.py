@@ -21,7 +21,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from .normalize import DataError
+from ..errors import DataError
 
 Split = Literal["train", "test"]
 SPLITS: tuple[str, ...] = get_args(Split)

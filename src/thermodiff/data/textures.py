@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from .normalize import DataError
+from ..errors import DataError
 
 Texture = Literal["brick", "grass", "gravel"]
 TEXTURES: tuple[str, ...] = get_args(Texture)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 from torch import nn
 
+from ..config import coerce_enums, option
+from ..errors import ConfigError
 from .mlp import MLPConfig, Readout, TemporalMLP
 from .multiscale import MultiScaleConfig, MultiScaleConvNet
 
@@ -15,15 +18,26 @@ class NetworkKind(str, Enum):
     MULTISCALE = "multiscale"
 
 
-def make_network(kind: NetworkKind, mlp: MLPConfig, data_shape: tuple[int, ...], out_channels: int, T: int,
-                 multiscale: MultiScaleConfig = MultiScaleConfig()) -> nn.Module:
-    if kind is NetworkKind.MLP:
-        return TemporalMLP(mlp, data_shape, out_channels, T)
-    if kind is NetworkKind.MULTISCALE:
-        if len(data_shape) != 3:
-            raise ValueError(f"the multi-scale network needs images (C, H, W); these examples have shape {data_shape}")
-        return MultiScaleConvNet(multiscale, data_shape, out_channels, T)
-    raise ValueError(f"unknown network {kind!r}; choose one of {[k.value for k in NetworkKind]}")
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network, and its settings."""
+
+    network: NetworkKind = option(NetworkKind.MLP, "network architecture")
+    mlp: MLPConfig = option(MLPConfig(), "MLP settings", cli=False)
+    multiscale: MultiScaleConfig = option(MultiScaleConfig(), "multi-scale network settings", cli=False)
+
+    def __post_init__(self) -> None:
+        coerce_enums(self)
 
 
-__all__ = ["MLPConfig", "MultiScaleConfig", "MultiScaleConvNet", "NetworkKind", "Readout", "TemporalMLP", "make_network"]
+def make_network(config: ModelConfig, data_shape: tuple[int, ...], out_channels: int, T: int) -> nn.Module:
+    """The network of ``config`` for examples of ``data_shape`` and ``out_channels`` outputs per element."""
+    if config.network is NetworkKind.MLP:
+        return TemporalMLP(config.mlp, data_shape, out_channels, T)
+    if len(data_shape) != 3:
+        raise ConfigError(f"the multi-scale network needs images (C, H, W); these examples have shape {data_shape}")
+    return MultiScaleConvNet(config.multiscale, data_shape, out_channels, T)
+
+
+__all__ = ["MLPConfig", "ModelConfig", "MultiScaleConfig", "MultiScaleConvNet", "NetworkKind", "Readout", "TemporalMLP",
+           "make_network"]

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import coerce_enums, option
+from ..errors import ConfigError
 from .time import bump_centres, bumps
 
 
@@ -37,6 +38,11 @@ class MLPConfig:
 
     def __post_init__(self) -> None:
         coerce_enums(self)
+        for name, least in (("width", 1), ("depth", 0), ("bumps", 1), ("fourier", 0)):
+            if getattr(self, name) < least:
+                raise ConfigError(f"mlp.{name} must be at least {least}, got {getattr(self, name)}")
+        if not self.fourier_scale > 0:
+            raise ConfigError(f"mlp.fourier_scale must be positive, got {self.fourier_scale}")
 
 
 class ResidualBlock(nn.Module):

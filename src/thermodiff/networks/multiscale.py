@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import ConfigError, option
+from ..config import option
+from ..errors import ConfigError
 from .mlp import ResidualBlock
 from .time import bump_centres, bumps
 

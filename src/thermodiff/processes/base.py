@@ -1,16 +1,12 @@
-"""What a diffusion process provides to the model, the bound and the sampler.
+"""What a diffusion process provides to the model, the bound and the sampler: math only.
 
-A process owns its schedule and knows its forward kernel, how network outputs become a
-reverse kernel, and each step's term of the bound. The bound, the training loop and the
-sampler are written against this interface only; a new process is one new module that
-subclasses ``DiffusionProcess`` and registers itself with ``register``.
-
-The bound is always in the provable form (every term >= its true counterpart):
-  -K = E[ell_1] + sum_{t=2}^T E[ell_t] + ell_prior,
-  ell_1 = -log p(x_0 | x_1)                                   (decoder),
-  ell_t = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))       (t >= 2),
-  ell_prior = KL(q(x_T | x_0) || p(x_T)),
-all in nats per example. The paper's eq. 14 replaces E[ell_1] by entropies (``eq14_offset``).
+A process owns its schedule and knows its forward kernel, how network outputs become a reverse
+kernel, and the three kinds of terms of the bound (assembled in ``thermodiff.bound``):
+  decoder_nll  = -log p(x_0 | x_1)
+  posterior_kl = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)),  t >= 2
+  prior_kl     = KL(q(x_T | x_0) || p(x_T))
+all per example, in nats. A new process is one module in ``equations/`` for its math, one
+subclass of ``DiffusionProcess`` here in ``processes/``, and one row in ``processes.PROCESSES``.
 """
 
 from __future__ import annotations
@@ -18,14 +14,16 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import coerce_enums, option
-from .reverse import Parameterization
-from .schedule import ScheduleKind, ScheduleTable
+from ..config import coerce_enums, option
+from ..equations.reverse import Parameterization
+from ..errors import ConfigError
+from ..schedule import ScheduleKind, ScheduleTable
 
 
 class ProcessKind(str, Enum):
@@ -37,11 +35,12 @@ class ProcessKind(str, Enum):
 class DiffusionConfig:
     """The forward process and the form of the reverse kernel."""
 
-    process: ProcessKind = option(ProcessKind.GAUSSIAN, "diffusion process")
+    process: ProcessKind = option(ProcessKind.GAUSSIAN, "diffusion process (data of 0s and 1s get binomial)")
     T: int = option(1000, "number of diffusion steps (the paper used 40 for the Swiss roll)")
     schedule: ScheduleKind = option(ScheduleKind.LOGSNR, "noise schedule beta_t (logsnr: even steps in log signal-to-noise ratio)")
     beta_1: float = option(1e-5, "the first step's fixed, small beta_1 (sets the finest scale resolved)")
-    beta_max: float = option(0.02, "last beta of the linear schedule (scaled by 1000/T)")
+    beta_max: float = option(0.02, "linear schedule: its last beta at T = 1000 (other T scale it by 1000/T, "
+                                   "keeping the total noise)")
     parameterization: Parameterization = option(
         Parameterization.POSTERIOR, "how network outputs become the reverse mean and variance"
     )
@@ -50,7 +49,13 @@ class DiffusionConfig:
     def __post_init__(self) -> None:
         coerce_enums(self)
         if self.T < 2:
-            raise ValueError(f"T must be at least 2, got {self.T}")
+            raise ConfigError(f"T must be at least 2, got {self.T}")
+        if not 0.0 < self.beta_1 < 1.0:
+            raise ConfigError(f"beta_1 must lie in (0, 1), got {self.beta_1}")
+        if not 0.0 < self.beta_max < 1.0:
+            raise ConfigError(f"beta_max must lie in (0, 1), got {self.beta_max}")
+        if self.pi is not None and not 0.0 < self.pi < 1.0:
+            raise ConfigError(f"pi must lie in (0, 1), got {self.pi}")
 
 
 class DiffusionProcess(nn.Module, abc.ABC):
@@ -58,6 +63,8 @@ class DiffusionProcess(nn.Module, abc.ABC):
 
     #: network outputs per data element (e.g. 2 for a Gaussian: z_mu and z_Sigma)
     out_channels: int
+    #: the states are continuous, so discrete data (images' grey levels) are dequantized for it
+    continuous: bool
 
     def __init__(self, config: DiffusionConfig):
         super().__init__()
@@ -66,6 +73,15 @@ class DiffusionProcess(nn.Module, abc.ABC):
     @property
     def T(self) -> int:
         return self.config.T
+
+    @classmethod
+    def check_data(cls, x: np.ndarray, name: str) -> None:
+        """Raise a DataError if examples like ``x`` cannot be modelled by this process."""
+
+    @classmethod
+    def data_defaults(cls, config: DiffusionConfig, train_x: np.ndarray) -> DiffusionConfig:
+        """``config`` with settings that depend on the training data filled in where unset."""
+        return config
 
     @abc.abstractmethod
     def table(self) -> ScheduleTable:
@@ -79,6 +95,7 @@ class DiffusionProcess(nn.Module, abc.ABC):
         """What the network sees of x_t (the state itself unless a process says otherwise)."""
         return xt
 
+    # -- the forward process and its randomness ------------------------------------------------
     @abc.abstractmethod
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
         """A draw of x_t from q(x_t | x_0); ``noise`` is this process's source of randomness."""
@@ -93,7 +110,7 @@ class DiffusionProcess(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def noise_feature(self, noise: Tensor) -> Tensor:
-        """u(noise) per example with E[u] = 0 exactly: the control variate (see timesteps.py)."""
+        """u(noise) per example with E[u] = 0 exactly: the control variate (see variance.py)."""
 
     @abc.abstractmethod
     def noise_feature_variance(self, x0: Tensor) -> float:
@@ -103,16 +120,22 @@ class DiffusionProcess(nn.Module, abc.ABC):
     def cv_reference(self, table: ScheduleTable) -> Tensor:
         """(T,) starting control-variate coefficients a_t, t = 1..T, before training refines them."""
 
+    # -- the reverse kernel and the terms of the bound -----------------------------------------
     @abc.abstractmethod
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> Any:
         """The reverse kernel p(x_{t-1} | x_t) from network outputs of shape (B, out_channels, *shape)."""
 
     @abc.abstractmethod
-    def term(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: Any, table: ScheduleTable) -> Tensor:
-        """ell_t per example, in nats: decoder NLL at t = 1, the posterior KL for t >= 2."""
+    def decoder_nll(self, x0: Tensor, kernel: Any) -> Tensor:
+        """-log p(x_0 | x_1) per example, in nats, for the kernel at t = 1."""
 
     @abc.abstractmethod
-    def prior_term(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: Any, table: ScheduleTable) -> Tensor:
+        """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) per example, in nats, for t >= 2 (rows at
+        t = 1 give a finite stand-in that the bound never uses)."""
+
+    @abc.abstractmethod
+    def prior_kl(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         """KL(q(x_T | x_0) || p(x_T)) per example, in nats (exact)."""
 
     @abc.abstractmethod
@@ -123,6 +146,7 @@ class DiffusionProcess(nn.Module, abc.ABC):
     def eq14_offset(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         """H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T) per example (eq. 14's edge terms), in nats."""
 
+    # -- sampling, the null model and entropies -------------------------------------------------
     @abc.abstractmethod
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
         """x_T ~ p(x_T), float64."""
@@ -143,25 +167,3 @@ class DiffusionProcess(nn.Module, abc.ABC):
     @abc.abstractmethod
     def kernel_entropy(self, kernel: Any) -> Tensor:
         """Per-element entropy of the reverse kernel, in nats (to draw next to eq. 24's bounds)."""
-
-
-_REGISTRY: dict[ProcessKind, Callable[[DiffusionConfig], DiffusionProcess]] = {}
-
-
-def register(kind: ProcessKind) -> Callable[[type[DiffusionProcess]], type[DiffusionProcess]]:
-    """Class decorator: make ``kind`` build this process."""
-
-    def deco(cls: type[DiffusionProcess]) -> type[DiffusionProcess]:
-        _REGISTRY[kind] = cls
-        return cls
-
-    return deco
-
-
-def make_process(config: DiffusionConfig) -> DiffusionProcess:
-    from . import binomial_process, gaussian_process  # noqa: F401  (they register themselves)
-
-    try:
-        return _REGISTRY[config.process](config)
-    except KeyError:
-        raise ValueError(f"no process registered for {config.process!r}") from None

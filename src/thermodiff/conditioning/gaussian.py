@@ -25,14 +25,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .conditioning import Conditioner, Denoising, Evidence, Inpainting, Method, Smooth, register_conditioner
-from .data import Normalization
-from .gaussian import posterior_coefficients
-from .posterior import (DiagonalEvidence, LinearEvidence, diagonal_matheron_update, diffused_diagonal_evidence,
-                        diffused_evidence, diffused_score_weights, first_order_tilt, matched_step, matheron_update, split_observation,
-                        tweedie_covariance, tweedie_slope)
-from .process import ProcessKind
-from .reverse import predicted_x0
+from ..data import Normalization
+from ..equations.gaussian import posterior_coefficients
+from ..equations.products import (DiagonalEvidence, LinearEvidence, diagonal_matheron_update, diffused_diagonal_evidence,
+                                  diffused_evidence, diffused_score_weights, first_order_tilt, matched_step, matheron_update,
+                                  split_observation, tweedie_covariance, tweedie_slope)
+from ..equations.reverse import predicted_x0
+from .base import Conditioner
+from .config import Method
+from .evidence import Denoising, Evidence, Inpainting, Smooth
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,6 @@ class NoisyData:
         return DiagonalEvidence(a=torch.ones_like(self.y), y=self.y, r=self.v)
 
 
-@register_conditioner(ProcessKind.GAUSSIAN)
 class GaussianConditioner(Conditioner):
     """p~(x_{s} | x_{s+1}) ∝ N(x_s; mu, diag Sigma) r_s(x_s), drawn exactly for linear-Gaussian r_s."""
 

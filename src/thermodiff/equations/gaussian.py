@@ -12,14 +12,10 @@ import math
 import torch
 from torch import Tensor
 
-from .schedule import ScheduleTable
+from ..schedule import ScheduleTable
+from .shapes import at
 
 LOG_2PI = math.log(2.0 * math.pi)
-
-
-def at(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
-    """values[t] reshaped to broadcast against a batch ``like`` of shape (B, ...)."""
-    return values[t].reshape(-1, *([1] * (like.dim() - 1)))
 
 
 def q_step(x_prev: Tensor, beta_t: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,25 +34,20 @@ def q_sample(x0: Tensor, alpha_bar_t: Tensor, noise: Tensor) -> Tensor:
 
 
 def posterior_coefficients(table: ScheduleTable) -> tuple[Tensor, Tensor]:
-    """(c_x0, c_xt) with mu_tilde = c_x0 x_0 + c_xt x_t, indexed by t (entry 0 unused).
+    """(c_x0, c_xt) with mu_tilde = c_x0 x_0 + c_xt x_t, indexed by t (entry 0 unused):
+    c_x0 = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t), c_xt = sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)
+    (computed once with the schedule's table)."""
+    return table.c_x0, table.c_xt
 
-    c_x0 = sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t),
-    c_xt = sqrt(alpha_t) (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t).
-    """
-    omab = table.one_minus_alpha_bar
-    abar = table.alpha_bar
-    c_x0 = torch.zeros_like(omab)
-    c_xt = torch.zeros_like(omab)
-    c_x0[1:] = torch.sqrt(abar[:-1]) * table.beta[1:] / omab[1:]
-    c_xt[1:] = torch.sqrt(table.alpha[1:]) * omab[:-1] / omab[1:]
-    return c_x0, c_xt
+
+def q_posterior_mean(x0: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+    """mu_tilde(x_t, x_0) = c_x0 x_0 + c_xt x_t, the mean of q(x_{t-1} | x_t, x_0)."""
+    return at(table.c_x0, t, x0) * x0 + at(table.c_xt, t, x0) * xt
 
 
 def q_posterior(x0: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> tuple[Tensor, Tensor]:
     """q(x_{t-1} | x_t, x_0) = N(mu_tilde, beta_tilde I) for t >= 1: (mean, var)."""
-    c_x0, c_xt = posterior_coefficients(table)
-    mean = at(c_x0, t, x0) * x0 + at(c_xt, t, x0) * xt
-    return mean, at(table.beta_tilde, t, x0).expand_as(x0)
+    return q_posterior_mean(x0, xt, t, table), at(table.beta_tilde, t, x0).expand_as(x0)
 
 
 def normal_kl(mean_q: Tensor, log_var_q: Tensor, mean_p: Tensor, log_var_p: Tensor) -> Tensor:
@@ -90,3 +81,8 @@ def entropy_bounds(table: ScheduleTable) -> tuple[Tensor, Tensor]:
     lower = normal_entropy(torch.log(table.beta_tilde[1:]))
     upper = normal_entropy(torch.log(table.beta[1:]))
     return lower, upper
+
+
+def unit_gaussian_bits_per_dim() -> float:
+    """-(1/2)(1 + ln 2 pi) / ln 2: L_null per dimension for unit-variance data (paper: -2.047)."""
+    return -0.5 * (1.0 + LOG_2PI) / math.log(2.0)

@@ -11,34 +11,17 @@ independent given x_0, so only each bit's marginal p(x_0,i | x_t) is needed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from . import binomial as b
-from .gaussian import at
-from .process import DiffusionConfig, DiffusionProcess, ProcessKind, register
-from .schedule import Schedule, ScheduleTable
-
-# Settings that suit binary data (the paper's heartbeat run), used where the user gives none.
-DEFAULTS = {"T": 2000, "schedule": "paper", "beta_1": 1.0 / 2000}
-# Training settings for it: the last few thousandths of a bit take long (heartbeat, --time-limit 10:
-# K = -2.334 after 8000 steps, scored at sampled steps; -2.329 after 15000, scored at every step;
-# the best factorized kernel's is -2.325), but
-# binary data with many distinct patterns overfit that long (16 bits: held-out K fell after 4000
-# steps while the training bound passed the truth), so 5% of the training examples choose the
-# weights kept.
-TRAIN_DEFAULTS = {"steps": 20000, "validation_fraction": 0.05}
-# The bound's estimator for it: the sum over every step. Per network evaluation it is the more
-# precise one here (heartbeat, 2000 held-out sequences: every step x 4 trajectories gave stderr
-# 0.0012 bits with 8000 evaluations per sequence; 200 sampled steps x 16 gave 0.003 with 3216),
-# because drawing the steps adds its own noise to terms that are each tiny.
-EVAL_DEFAULTS = {"t_samples": 0, "trajectories": 2}
-
-
-def _sum(x: Tensor) -> Tensor:
-    return x.flatten(1).sum(dim=1)
+from ..equations import binomial as b
+from ..equations.shapes import at, sum_per_example as _sum
+from ..errors import ConfigError, DataError
+from ..schedule import Schedule, ScheduleKind, ScheduleTable
+from .base import DiffusionConfig, DiffusionProcess
 
 
 def _ones(x0: Tensor) -> Tensor:
@@ -53,20 +36,35 @@ class ReverseBernoulli:
     x0_logit: Tensor
 
 
-@register(ProcessKind.BINOMIAL)
 class BinomialDiffusion(DiffusionProcess):
     """q(x_t = 1 | x_{t-1}) = x_{t-1} (1 - beta_t) + pi beta_t;  p(x_T) = Bernoulli(pi)."""
 
     out_channels = 1
+    continuous = False
 
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
-        if config.pi is None or not 0.0 < config.pi < 1.0:
-            raise ValueError(f"binomial diffusion needs a stationary rate pi in (0, 1), got {config.pi}")
+        if config.pi is None:
+            raise ConfigError("binomial diffusion needs a stationary rate pi in (0, 1)")
+        if ScheduleKind(config.schedule) is ScheduleKind.LEARNED:
+            raise ConfigError("binomial diffusion cannot learn its schedule: x_t is drawn by thresholding, which has "
+                              "no gradient with respect to beta; choose --schedule paper, linear, cosine or logsnr")
         self.pi = float(config.pi)
-        self.schedule = Schedule(config.schedule, config.T, config.beta_1, min(config.beta_max * 1000.0 / config.T, 0.999))
+        self.schedule = Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
         with torch.no_grad():
             self.register_buffer("_time", self.schedule.table().one_minus_alpha_bar.to(torch.float32))
+
+    @classmethod
+    def check_data(cls, x: np.ndarray, name: str) -> None:
+        if not np.isin(x, (0.0, 1.0)).all():
+            raise DataError(f"{name}: binomial diffusion needs data whose values are all 0 or 1")
+
+    @classmethod
+    def data_defaults(cls, config: DiffusionConfig, train_x: np.ndarray) -> DiffusionConfig:
+        """pi, where unset: the training data's mean activity (as in the paper's heartbeat run)."""
+        if config.pi is not None:
+            return config
+        return replace(config, pi=float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3)))
 
     def table(self) -> ScheduleTable:
         return self.schedule.table()
@@ -115,12 +113,13 @@ class BinomialDiffusion(DiffusionProcess):
         is_decoder = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
         return ReverseBernoulli(logit=torch.where(is_decoder, x0_logit, rate), x0_logit=x0_logit)
 
-    def term(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: ReverseBernoulli, table: ScheduleTable) -> Tensor:
-        nll = -_sum(b.bernoulli_log_prob(x0, kernel.logit))
-        kl = _sum(b.bernoulli_kl(b.q_posterior_logit(x0, xt, t.clamp(min=2), table, self.pi), kernel.logit))
-        return torch.where(t == 1, nll, kl)
+    def decoder_nll(self, x0: Tensor, kernel: ReverseBernoulli) -> Tensor:
+        return -_sum(b.bernoulli_log_prob(x0, kernel.logit))
 
-    def prior_term(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: ReverseBernoulli, table: ScheduleTable) -> Tensor:
+        return _sum(b.bernoulli_kl(b.q_posterior_logit(x0, xt, t.clamp(min=2), table, self.pi), kernel.logit))
+
+    def prior_kl(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         rate = b.q_marginal_rate(x0, table.alpha_bar[-1], self.pi)
         logit_q = torch.log(rate.clamp(min=1e-300)) - torch.log((1 - rate).clamp(min=1e-300))
         return _sum(b.bernoulli_kl(logit_q, torch.full_like(x0, math.log(self.pi / (1 - self.pi)))))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from .config import coerce_enums, option
-from .timesteps import TSampling
+from ..config import coerce_enums, option
+from ..errors import ConfigError
+from ..variance import TSampling
 
 
 class OptimizerKind(str, Enum):
@@ -40,10 +41,16 @@ class TrainConfig:
         coerce_enums(self)
         for name in ("steps", "batch_size", "eval_every", "eval_examples", "checkpoint_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.warmup < 0:
+            raise ConfigError(f"warmup must not be negative, got {self.warmup}")
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not self.grad_clip > 0:
+            raise ConfigError(f"grad_clip must be positive, got {self.grad_clip}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction}")
+            raise ConfigError(f"validation_fraction must lie in [0, 1), got {self.validation_fraction}")
         if not 0.0 <= self.decay_from <= 1.0:
-            raise ValueError(f"decay_from must lie in [0, 1], got {self.decay_from}")
+            raise ConfigError(f"decay_from must lie in [0, 1], got {self.decay_from}")

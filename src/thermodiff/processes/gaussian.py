@@ -1,20 +1,15 @@
-"""Gaussian diffusion as a process: schedule + gaussian.py math + reverse.py kernels."""
+"""Gaussian diffusion as a process: the schedule, equations/gaussian.py and equations/reverse.py."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
-from . import gaussian as g
-from .process import DiffusionConfig, DiffusionProcess, ProcessKind, register
-from .reverse import Parameterization, ReverseGaussian, reverse_gaussian
-from .schedule import Schedule, ScheduleTable
-
-
-def _sum_per_example(x: Tensor) -> Tensor:
-    return x.flatten(1).sum(dim=1)
+from ..equations import gaussian as g
+from ..equations.reverse import Parameterization, ReverseGaussian, reverse_gaussian
+from ..equations.shapes import per_example, sum_per_example
+from ..schedule import Schedule, ScheduleTable
+from .base import DiffusionConfig, DiffusionProcess
 
 
 def logsnr_coordinate(table: ScheduleTable) -> Tensor:
@@ -30,15 +25,15 @@ def logsnr_coordinate(table: ScheduleTable) -> Tensor:
     return ((hi - lam) / (hi - lo)).to(torch.float32)
 
 
-@register(ProcessKind.GAUSSIAN)
 class GaussianDiffusion(DiffusionProcess):
     """q(x_t | x_{t-1}) = N(x_{t-1} sqrt(1 - beta_t), beta_t I); p(x_T) = N(0, I)."""
 
     out_channels = 2
+    continuous = True
 
     def __init__(self, config: DiffusionConfig):
         super().__init__(config)
-        self.schedule = Schedule(config.schedule, config.T, config.beta_1, min(config.beta_max * 1000.0 / config.T, 0.999))
+        self.schedule = Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
         self.parameterization = Parameterization(config.parameterization)
         with torch.no_grad():
             self.register_buffer("_time", logsnr_coordinate(self.schedule.table()))
@@ -59,7 +54,7 @@ class GaussianDiffusion(DiffusionProcess):
         return -noise
 
     def noise_feature(self, noise: Tensor) -> Tensor:
-        return _sum_per_example(noise**2 - 1.0)
+        return sum_per_example(noise**2 - 1.0)
 
     def noise_feature_variance(self, x0: Tensor) -> float:
         return 2.0 * x0[0].numel()
@@ -70,29 +65,27 @@ class GaussianDiffusion(DiffusionProcess):
         There x_0 - E[x_0|x_t] = (1 - abar_t) x_0 - sqrt(abar_t (1 - abar_t)) eps, so the KL's
         eps^2 coefficient is c_x0^2 abar_t (1 - abar_t) / (2 Var), Var = beta_tilde_t + c_x0^2 (1 - abar_t).
         """
-        c_x0, _ = g.posterior_coefficients(table)
         abar, omab = table.alpha_bar[1:], table.one_minus_alpha_bar[1:]
-        c2 = c_x0[1:] ** 2
+        c2 = table.c_x0[1:] ** 2
         return (c2 * abar * omab / (2.0 * (table.beta_tilde[1:] + c2 * omab))).detach()
 
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
         return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, 1], xt, t, table)
 
-    def term(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: ReverseGaussian, table: ScheduleTable) -> Tensor:
-        # decoder: -log p(x_0 | x_1)
-        nll = -_sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
-        # t >= 2: KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)); beta_tilde_1 = 0, so t = 1 gets a
-        # harmless stand-in variance and is never selected
-        mean_q, var_q = g.q_posterior(x0, xt, t, table)
-        is_decoder = (t == 1).reshape(-1, *([1] * (x0.dim() - 1)))
-        var_q = torch.where(is_decoder, g.at(table.beta, t, x0).expand_as(x0), var_q)
-        kl = _sum_per_example(g.normal_kl(mean_q, torch.log(var_q), kernel.mean, kernel.log_var))
-        return torch.where(t == 1, nll, kl)
+    def decoder_nll(self, x0: Tensor, kernel: ReverseGaussian) -> Tensor:
+        return -sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
 
-    def prior_term(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: ReverseGaussian, table: ScheduleTable) -> Tensor:
+        # beta_tilde_1 = 0: rows at t = 1 get beta_1 as a harmless stand-in variance
+        mean_q = g.q_posterior_mean(x0, xt, t, table)
+        var_q = torch.where(t == 1, table.beta[1], table.beta_tilde[t])
+        log_var_q = per_example(torch.log(var_q), x0)
+        return sum_per_example(g.normal_kl(mean_q, log_var_q, kernel.mean, kernel.log_var))
+
+    def prior_kl(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         mean, var = g.q_marginal(x0, table.alpha_bar[-1])
         log_var = torch.log(var)
-        return _sum_per_example(g.normal_kl(mean, log_var, torch.zeros_like(mean), torch.zeros_like(log_var)))
+        return sum_per_example(g.normal_kl(mean, log_var, torch.zeros_like(mean), torch.zeros_like(log_var)))
 
     def edge_reference(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         h = g.normal_entropy(torch.log(table.beta[1]))
@@ -114,15 +107,10 @@ class GaussianDiffusion(DiffusionProcess):
 
     def log_null(self, x0: Tensor) -> Tensor:
         zero = torch.zeros_like(x0)
-        return _sum_per_example(g.normal_log_prob(x0, zero, zero))
+        return sum_per_example(g.normal_log_prob(x0, zero, zero))
 
     def entropy_bounds(self, table: ScheduleTable, x0: Tensor) -> tuple[Tensor, Tensor]:
         return g.entropy_bounds(table)
 
     def kernel_entropy(self, kernel: ReverseGaussian) -> Tensor:
         return g.normal_entropy(kernel.log_var)
-
-
-def unit_gaussian_bits_per_dim() -> float:
-    """-(1/2)(1 + ln 2 pi) / ln 2: L_null per dimension for unit-variance data (paper: -2.047)."""
-    return -0.5 * (1.0 + math.log(2.0 * math.pi)) / math.log(2.0)

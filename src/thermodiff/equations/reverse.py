@@ -22,8 +22,10 @@ from enum import Enum
 import torch
 from torch import Tensor
 
-from .gaussian import at, posterior_coefficients
-from .schedule import ScheduleTable
+from ..errors import ConfigError
+from ..schedule import ScheduleTable
+from .gaussian import q_posterior_mean
+from .shapes import at
 
 # logit(beta_t) is infinite at beta_T = 1 (the paper's schedule); clamp it to a finite range.
 _LOGIT_CLAMP = 12.0
@@ -70,9 +72,8 @@ def reverse_log_var_range(table: ScheduleTable) -> tuple[Tensor, Tensor]:
 def posterior_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
     """mu = mu_tilde(x_t, x0_hat); log Sigma = lo + (1/2 + z_Sigma)(hi - lo)."""
     x0_hat = x0_prediction(z_mu, xt, t, table)
-    c_x0, c_xt = posterior_coefficients(table)
     # at t = 1, c_x0 = 1 and c_xt = 0: the decoder's mean is x0_hat itself
-    mean = at(c_x0, t, xt) * x0_hat + at(c_xt, t, xt) * xt
+    mean = q_posterior_mean(x0_hat, xt, t, table)
     lo, hi = reverse_log_var_range(table)
     log_var = at(lo, t, xt) + (0.5 + z_sigma) * (at(hi, t, xt) - at(lo, t, xt))
     return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
@@ -86,7 +87,7 @@ def reverse_gaussian(
         return paper_reverse(z_mu, z_sigma, xt, t, table)
     if kind is Parameterization.POSTERIOR:
         return posterior_reverse(z_mu, z_sigma, xt, t, table)
-    raise ValueError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")
+    raise ConfigError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")
 
 
 def predicted_x0(kernel: ReverseGaussian, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
@@ -94,7 +95,7 @@ def predicted_x0(kernel: ReverseGaussian, xt: Tensor, t: Tensor, table: Schedule
     mean, the x_0 that the posterior mean formula maps to that mean (at t = 1 the mean itself)."""
     if kernel.x0_hat is not None:
         return kernel.x0_hat
-    c_x0, c_xt = posterior_coefficients(table)
+    c_x0, c_xt = table.c_x0, table.c_xt
     first = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
     inverted = (kernel.mean - at(c_xt, t, xt) * xt) / at(c_x0, t, xt).clamp(min=torch.finfo(xt.dtype).tiny)
     return torch.where(first, kernel.mean, inverted)

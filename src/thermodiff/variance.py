@@ -1,6 +1,7 @@
-"""Per-step statistics of the bound's terms: which t to train on, and control variates.
+"""Variance reduction for the bound's estimators: which steps t to draw, and control variates.
 
-Training draws t with probability p(t) and uses ell_t / p(t), an unbiased one-sample estimate
+Step selection. The sum over t of the bound's terms is estimated from a few steps per example,
+sum_s w_s ell_{t_s}, with weights that make it unbiased (``StepDraws``). Training draws t with probability p(t) and uses ell_t / p(t), an unbiased one-sample estimate
 of sum_t ell_t. With p(t) proportional to sqrt(E[(ell_t - r_t)^2]) (Nichol & Dhariwal 2021;
 r_1 = H_q(X_1|X_0) and r_t = 0 otherwise, since only the decoder's excess over that entropy can
 be learned), steps whose terms are large or noisy are drawn more often and weighted less.
@@ -16,6 +17,7 @@ unbiased.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 import torch
@@ -25,6 +27,48 @@ from torch import Tensor, nn
 class TSampling(str, Enum):
     UNIFORM = "uniform"
     IMPORTANCE = "importance"
+
+
+@dataclass(frozen=True)
+class StepDraws:
+    """Steps per example and their weights: sum_s w[:, s] ell_{t[:, s]} is unbiased for sum_t ell_t."""
+
+    t: Tensor  # (n, S) long, in 1..T
+    w: Tensor  # (n, S) float64
+
+    @property
+    def per_example(self) -> int:
+        return self.t.shape[1]
+
+
+def every_step(T: int, n: int, device: torch.device) -> StepDraws:
+    """All steps t = 1..T for each of n examples, weight 1."""
+    return StepDraws(t=torch.arange(1, T + 1, device=device).expand(n, T),
+                     w=torch.ones(n, T, dtype=torch.float64, device=device))
+
+
+def stratified_steps(T: int, t_samples: int, n: int, generator: torch.Generator | None, device: torch.device,
+                     proposal: Tensor | None = None) -> StepDraws:
+    """The decoder step t = 1 always, plus M = t_samples steps from 2..T by stratified importance
+    sampling: u_k uniform in [k/M, (k+1)/M), t_k = F^{-1}(u_k) for the proposal's CDF F, weight
+    1 / (M q(t_k)). Each stratum of u covers probability 1/M, so the sum is unbiased for any
+    proposal q > 0 over 2..T (uniform if none is given)."""
+    q = torch.full((T - 1,), 1.0 / (T - 1), dtype=torch.float64, device=device) if proposal is None else proposal.to(device)
+    q = q / q.sum()
+    cdf = torch.cumsum(q, 0)
+    u = (torch.arange(t_samples, device=device) + torch.rand(n, t_samples, generator=generator, device=device, dtype=torch.float64)) / t_samples
+    idx = torch.searchsorted(cdf, u, right=True).clamp(max=T - 2)
+    t = torch.cat([torch.ones(n, 1, dtype=torch.long, device=device), idx + 2], dim=1)
+    w = torch.cat([torch.ones(n, 1, dtype=torch.float64, device=device), 1.0 / (t_samples * q[idx])], dim=1)
+    return StepDraws(t=t, w=w)
+
+
+def step_selection(T: int, t_samples: int, n: int, generator: torch.Generator | None, device: torch.device,
+                   proposal: Tensor | None = None) -> StepDraws:
+    """``every_step`` for t_samples = 0 (or >= T - 1), else ``stratified_steps``."""
+    if t_samples <= 0 or t_samples >= T - 1:
+        return every_step(T, n, device)
+    return stratified_steps(T, t_samples, n, generator, device, proposal)
 
 
 class StepStatistics(nn.Module):
@@ -53,13 +97,13 @@ class StepStatistics(nn.Module):
         weights = torch.sqrt(self.second_moment)
         return (1.0 - self.uniform_mix) * weights / weights.sum() + self.uniform_mix * uniform
 
-    def sample(self, kind: TSampling, n: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-        """(t, p(t)) for n draws; t is long in 1..T, on this module's device."""
+    def draw(self, kind: TSampling, n: int, generator: torch.Generator | None) -> StepDraws:
+        """One step per example, t ~ p(t), weighted 1 / p(t) (on this module's device)."""
         p = self.probabilities(kind)
         u = torch.rand(n, generator=generator, device=generator.device if generator is not None else None, dtype=torch.float64)
         idx = torch.searchsorted(torch.cumsum(p, 0).to(u.device), u, right=True).clamp(max=self.T - 1)
         idx = idx.to(p.device)
-        return idx + 1, p[idx]
+        return StepDraws(t=(idx + 1)[:, None], w=(1.0 / p[idx])[:, None])
 
     def _running(self, current: Tensor, idx: Tensor, values: Tensor, counts: Tensor, reset: Tensor) -> Tensor:
         """Exponential running means per step: steps in ``reset`` take this batch's mean outright."""

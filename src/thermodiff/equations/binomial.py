@@ -12,8 +12,8 @@ import torch
 from torch import Tensor
 from torch.nn.functional import logsigmoid
 
-from .gaussian import at
-from .schedule import ScheduleTable
+from ..schedule import ScheduleTable
+from .shapes import at
 
 
 def q_step_rate(x_prev: Tensor | float, beta_t: Tensor, pi: float) -> Tensor:

@@ -15,13 +15,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import binomial as b
-from .conditioning import Conditioner, Evidence, Inpainting, Method, register_conditioner
-from .data import DataError
-from .process import ProcessKind
+from ..equations import binomial as b
+from ..errors import DataError
+from .base import Conditioner
+from .config import Method
+from .evidence import Evidence, Inpainting
 
 
-@register_conditioner(ProcessKind.BINOMIAL)
 class BinomialConditioner(Conditioner):
     """Inpainting of known bits: prepared evidence is (known mask, values), float64 (N, *shape)."""
 

@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from .checkpoint import atomic_write_bytes
-from .evaluate import Evaluation
-from .run import Run
-
-
-def evaluation_record(evaluation: Evaluation, reference: dict[str, Any] | None = None, step: int | None = None) -> dict[str, Any]:
-    record = evaluation.summary()
-    if step is not None:
-        record["step"] = step
-    if reference:
-        record["reference"] = reference
-    return record
-
-
-def write_evaluation(run: Run, record: dict[str, Any]) -> None:
-    atomic_write_bytes(run.evaluation_path, json.dumps(record, indent=2).encode())
 
 
 def describe(record: dict[str, Any]) -> list[str]:

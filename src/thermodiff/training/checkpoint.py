@@ -19,12 +19,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ..errors import CheckpointError
+
 FORMAT = "thermodiff-checkpoint"
 VERSION = "1"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message says why."""
 
 
 @dataclass(frozen=True)

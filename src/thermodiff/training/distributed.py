@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistContext:
@@ -30,7 +32,7 @@ class DistContext:
 
     def local_slice(self, n: int) -> slice:
         if n % self.world_size:
-            raise ValueError(f"the batch of {n} does not split evenly over {self.world_size} processes")
+            raise ConfigError(f"the batch of {n} does not split evenly over {self.world_size} processes")
         per = n // self.world_size
         return slice(self.rank * per, (self.rank + 1) * per)
 

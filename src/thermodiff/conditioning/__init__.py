@@ -1,0 +1,54 @@
+"""Posterior sampling by multiplying the model with evidence: inpainting, denoising, any smooth r.
+
+The model p(x_0) times evidence r(x_0) gives p~(x_0) ∝ p(x_0) r(x_0) (Sohl-Dickstein et al.
+2015, Sec. 2.5). The reverse chain is run with each step multiplied by a per-step factor,
+p~(x_{t-1} | x_t) ∝ p(x_{t-1} | x_t) r_t(x_{t-1}). Which r_t is the method:
+
+- ``paper``: r_t = r at every step, as the paper does. A heuristic: at a noisy step the
+  evidence about x_0 is applied to x_{t-1} as if it were about x_{t-1}.
+- ``diffused``: r_t(x_{t-1}) = E[r(x_0) | x_{t-1}], the evidence carried back to step t-1 by
+  the model's own prediction of x_0 from x_{t-1}. For Gaussian diffusion that prediction is
+  Gaussian with Tweedie's mean and covariance (exact for Gaussian data; see posterior.py); for
+  binomial diffusion the model's factorized p(x_0 | x_{t-1}) reweights each bit's rate to first
+  order. The last step (t = 1) uses r itself, exactly, under both methods. Denoising needs no
+  evidence above the step s whose noise matches the data's: the noisy data, split in two
+  independent observations, give an exact draw of x_s and the evidence for the steps below s
+  (conditioning_gaussian.py).
+
+Evidence is given in the data's own coordinates (``Inpainting``, ``Denoising``, ``Smooth``);
+each process's conditioner maps it into the model's coordinates. A new process registers its
+conditioner with ``register_conditioner``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..data import Normalization
+from ..model import DiffusionModel
+from ..processes import ProcessKind
+from .base import Conditioner
+from .binomial import BinomialConditioner
+from .chain import run_chains
+from .config import Method, PosteriorConfig
+from .evidence import Denoising, Evidence, Inpainting, Smooth, denoising, inpainting
+from .gaussian import GaussianConditioner
+
+CONDITIONERS: dict[ProcessKind, type[Conditioner]] = {
+    ProcessKind.GAUSSIAN: GaussianConditioner,
+    ProcessKind.BINOMIAL: BinomialConditioner,
+}
+
+
+def sample_posterior(model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...], kind: ProcessKind,
+                     evidence: Evidence, config: PosteriorConfig, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Posterior samples in data coordinates, shape (n_samples, N, *shape) (for ``Smooth``
+    evidence, (n, *shape)). ``progress`` is called with the number of reverse steps done."""
+    conditioner = CONDITIONERS[ProcessKind(kind)](model, normalization, data_shape, config)
+    return run_chains(conditioner, evidence, config, progress)
+
+
+__all__ = ["CONDITIONERS", "Denoising", "Evidence", "Inpainting", "Method", "PosteriorConfig", "Smooth", "denoising",
+           "inpainting", "sample_posterior"]
