@@ -42,6 +42,7 @@ class MinusK:
     prior: Tensor  # (3)
     ell: Tensor  # the term of each drawn step, before the control variate
     u: Tensor  # the control-variate feature of each draw's noise (E[u] = 0)
+    control: Tensor  # a_t u, subtracted from each term
 
     @property
     def total(self) -> Tensor:
@@ -60,7 +61,8 @@ def minus_K(process: DiffusionProcess, kernel: Kernel, cv_coefficient: Tensor, x
     p = kernel(xt, t, table)
     ell = torch.where(t == 1, process.decoder_nll(x, p), process.posterior_kl(x, xt, t, p, table)).reshape(n, S)
     u = process.noise_feature(noise).reshape(n, S)
-    weighted = steps.w * (ell - cv_coefficient[steps.t - 1] * u)
+    control = cv_coefficient[steps.t - 1] * u
+    weighted = steps.w * (ell - control)
     at_decoder = steps.t == 1
     return MinusK(
         decoder=torch.where(at_decoder, weighted, 0.0).sum(1),  # (1) -log p(x_0 | x_1)
@@ -68,6 +70,7 @@ def minus_K(process: DiffusionProcess, kernel: Kernel, cv_coefficient: Tensor, x
         prior=process.prior_kl(x0, table),  # (3) KL(q(x_T | x_0) || p(x_T))
         ell=ell,
         u=u,
+        control=control,
     )
 
 

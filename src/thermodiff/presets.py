@@ -110,15 +110,15 @@ def kind_of(binary: bool, images: bool) -> DataKind:
 
 
 def infer_kind(dataset: Dataset, process: ProcessKind | None) -> DataKind:
-    """Binary when the data are all 0/1 and no other process was asked for (or binomial was)."""
-    binary = process is ProcessKind.BINOMIAL or (process is None and is_binary(dataset.x))
+    """Binary when the process asked for has 0/1 states, or none was asked for and the data are all 0/1."""
+    binary = (not process_class(process).continuous) if process is not None else is_binary(dataset.x)
     return kind_of(binary, dataset.is_images)
 
 
 def _check_given(kind: DataKind, data: dict[str, Any]) -> None:
-    normalization = data.get("normalization")
-    if normalization is None:
+    if data.get("normalization") is None:
         return
+    normalization = NormalizationKind(data["normalization"])
     if kind in (DataKind.BINARY, DataKind.BINARY_IMAGES) and normalization is not NormalizationKind.NONE:
         raise ConfigError("binary data are modelled as they are (0 and 1): --normalization none is the only choice")
     if kind is DataKind.IMAGES and normalization is NormalizationKind.WHITEN:
@@ -137,9 +137,11 @@ def configure(dataset: Dataset, train_x: np.ndarray, given: dict[str, dict[str, 
     process.check_data(dataset.x, dataset.name)
     model = replace(preset.model, mlp=replace(preset.model.mlp, **given.get("mlp", {})),
                     multiscale=replace(preset.model.multiscale, **given.get("multiscale", {})), **given.get("model", {}))
+    diffusion = process.data_defaults(diffusion, train_x)
+    process(diffusion)  # refuses settings the process cannot use (one ConfigError)
     return RunConfig(
         data=replace(preset.data, source=dataset.name, **given.get("data", {})),
-        diffusion=process.data_defaults(diffusion, train_x),
+        diffusion=diffusion,
         model=model,
         train=replace(preset.train, **given.get("train", {})),
     )

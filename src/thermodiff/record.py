@@ -111,6 +111,7 @@ class RunRecord:
         """Write a new run's record: the normalization fitted to the training split (dequantized,
         for discrete data that a continuous process models), the held-out split, the baseline."""
         path = Path(path)
+        build_model(config, dataset.shape)  # every setting checked before anything is written
         path.mkdir(parents=True, exist_ok=True)
         levels = dataset.levels if process_class(config.diffusion.process).continuous else None  # binary data stay 0/1
         train_x = splits.train if levels is None else dequantize(splits.train, levels, np.random.default_rng(config.data.data_seed))

@@ -23,8 +23,9 @@ Schedules (selectable by name, see ``ScheduleKind``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -89,10 +90,18 @@ class ScheduleTable:
     beta_tilde: Tensor  # posterior variance of q(x_{t-1}|x_t,x_0): beta_t (1 - abar_{t-1}) / (1 - abar_t); 0 at t = 0, 1
     c_x0: Tensor  # posterior mean mu_tilde = c_x0 x_0 + c_xt x_t: sqrt(abar_{t-1}) beta_t / (1 - abar_t)
     c_xt: Tensor  # sqrt(alpha_t) (1 - abar_{t-1}) / (1 - abar_t)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def T(self) -> int:
         return self.beta.shape[0] - 1
+
+    def memo(self, key: str, compute: Callable[["ScheduleTable"], Any]) -> Any:
+        """``compute(self)``, computed once per table: quantities derived from the schedule that the
+        equations gather at every step (a fixed schedule keeps one table for the whole run)."""
+        if key not in self._memo:
+            self._memo[key] = compute(self)
+        return self._memo[key]
 
     @property
     def logsnr(self) -> Tensor:

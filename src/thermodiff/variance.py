@@ -105,27 +105,29 @@ class StepStatistics(nn.Module):
         idx = idx.to(p.device)
         return StepDraws(t=(idx + 1)[:, None], w=(1.0 / p[idx])[:, None])
 
-    def _running(self, current: Tensor, idx: Tensor, values: Tensor, counts: Tensor, reset: Tensor) -> Tensor:
-        """Exponential running means per step: steps in ``reset`` take this batch's mean outright."""
-        sums = torch.zeros_like(current).index_add_(0, idx, values)
-        mean = sums / counts.clamp(min=1)
-        blended = torch.where(reset, mean, current + self.smoothing * (mean - current))
-        return torch.where(counts > 0, blended, current)
-
     @torch.no_grad()
     def update(self, t: Tensor, centred: Tensor, raw: Tensor, u: Tensor, u_variance: float) -> None:
         """Fold in one batch: ``centred`` = ell_t - r_t (control variate applied), ``raw`` = ell_t
-        without it, ``u`` the control-variate feature and ``u_variance`` its exact variance."""
+        without it, ``u`` the control-variate feature and ``u_variance`` its exact variance.
+
+        Three exponential running means per step, updated together: the second moment of
+        ``centred`` (for p(t)), the control-variate coefficient a_t, and the mean of ell_t. Steps
+        seen for the first time take this batch's mean outright (a_t keeps its reference value).
+        The regression a_t <- a_t + s((ell - m_t) u / Var(u) - a_t) uses the running mean m_t of
+        ell from earlier batches: E[u] = 0 makes (ell - m_t) u unbiased for Cov(ell, u), and
+        taking m_t off keeps ell's large mean from swamping it."""
         idx = t - 1
         raw, u = raw.double(), u.double()
-        counts = torch.zeros_like(self.seen).index_add_(0, idx, torch.ones_like(idx))
+        counts = torch.bincount(idx, minlength=self.T)
         first = self.seen == 0
-        never = torch.zeros_like(first)
-        self.second_moment.copy_(self._running(self.second_moment, idx, centred.double() ** 2, counts, first))
-        # regression a_t <- a_t + s((ell - m_t) u / Var(u) - a_t), with m_t the running mean of ell
-        # from earlier batches: E[u] = 0 makes (ell - m_t) u unbiased for Cov(ell, u), and taking
-        # m_t off keeps ell's large mean from swamping it. Starts at the reference a_t.
         slope = (raw - self.term_mean[idx]) * u / float(u_variance)
-        self.cv_coefficient.copy_(self._running(self.cv_coefficient, idx, slope, counts * (~first), never))
-        self.term_mean.copy_(self._running(self.term_mean, idx, raw, counts, first))
+        values = torch.stack([centred.double() ** 2, slope, raw])  # (3, B)
+        sums = values.new_zeros(3, self.T).index_add_(1, idx, values)
+        buffers = (self.second_moment, self.cv_coefficient, self.term_mean)
+        current = torch.stack(buffers)
+        weight = torch.stack([counts, counts * (~first), counts])
+        mean = sums / weight.clamp(min=1)
+        reset = torch.stack([first, torch.zeros_like(first), first])
+        blended = torch.where(reset, mean, current + self.smoothing * (mean - current))
+        torch._foreach_copy_(list(buffers), list(torch.where(weight > 0, blended, current).unbind(0)))
         self.seen += counts

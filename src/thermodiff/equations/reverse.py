@@ -55,13 +55,22 @@ def paper_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: S
     return ReverseGaussian(mean=mean, log_var=torch.nn.functional.logsigmoid(a))
 
 
+def _sqrt_alpha_bars(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    return table.alpha_bar.sqrt(), table.one_minus_alpha_bar.sqrt()
+
+
 def x0_prediction(z_mu: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
     """x0_hat = sqrt(alpha_bar_t) x_t + sqrt(1 - alpha_bar_t) z_mu (skip path plus scaled output)."""
-    return at(table.alpha_bar, t, xt).sqrt() * xt + at(table.one_minus_alpha_bar, t, xt).sqrt() * z_mu
+    sqrt_abar, sqrt_omab = table.memo("sqrt_alpha_bars", _sqrt_alpha_bars)
+    return at(sqrt_abar, t, xt) * xt + at(sqrt_omab, t, xt) * z_mu
 
 
 def reverse_log_var_range(table: ScheduleTable) -> tuple[Tensor, Tensor]:
     """(log lower, log upper) per t for the interpolated variance; t = 1 gets log beta_1 -/+ 1/2."""
+    return table.memo("reverse_log_var_range", _log_var_range)
+
+
+def _log_var_range(table: ScheduleTable) -> tuple[Tensor, Tensor]:
     log_beta = torch.log(table.beta)
     lo = torch.log(table.beta_tilde.clamp(min=torch.finfo(table.beta.dtype).tiny))
     lo = torch.cat([lo[:1], log_beta[1:2] - 0.5, lo[2:]])
@@ -69,13 +78,18 @@ def reverse_log_var_range(table: ScheduleTable) -> tuple[Tensor, Tensor]:
     return lo, hi
 
 
+def _log_var_lo_width(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    lo, hi = reverse_log_var_range(table)
+    return lo, hi - lo
+
+
 def posterior_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
     """mu = mu_tilde(x_t, x0_hat); log Sigma = lo + (1/2 + z_Sigma)(hi - lo)."""
     x0_hat = x0_prediction(z_mu, xt, t, table)
     # at t = 1, c_x0 = 1 and c_xt = 0: the decoder's mean is x0_hat itself
     mean = q_posterior_mean(x0_hat, xt, t, table)
-    lo, hi = reverse_log_var_range(table)
-    log_var = at(lo, t, xt) + (0.5 + z_sigma) * (at(hi, t, xt) - at(lo, t, xt))
+    lo, width = table.memo("reverse_log_var_lo_width", _log_var_lo_width)
+    log_var = at(lo, t, xt) + (0.5 + z_sigma) * at(width, t, xt)
     return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
 
 

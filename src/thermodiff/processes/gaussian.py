@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..equations import gaussian as g
 from ..equations.reverse import Parameterization, ReverseGaussian, reverse_gaussian
-from ..equations.shapes import per_example, sum_per_example
+from ..equations.shapes import sum_per_example
 from ..schedule import Schedule, ScheduleTable
 from .base import DiffusionConfig, DiffusionProcess
 
@@ -48,7 +48,8 @@ class GaussianDiffusion(DiffusionProcess):
         return torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
 
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
-        return g.q_sample(x0, g.at(table.alpha_bar, t, x0), noise)
+        sqrt_abar, sqrt_one_minus = table.memo("q_sample_scales", _q_sample_scales)
+        return g.at(sqrt_abar, t, x0) * x0 + g.at(sqrt_one_minus, t, x0) * noise
 
     def antithetic(self, noise: Tensor) -> Tensor:
         return -noise
@@ -76,20 +77,18 @@ class GaussianDiffusion(DiffusionProcess):
         return -sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
 
     def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: ReverseGaussian, table: ScheduleTable) -> Tensor:
-        # beta_tilde_1 = 0: rows at t = 1 get beta_1 as a harmless stand-in variance
         mean_q = g.q_posterior_mean(x0, xt, t, table)
-        var_q = torch.where(t == 1, table.beta[1], table.beta_tilde[t])
-        log_var_q = per_example(torch.log(var_q), x0)
+        log_var_q = g.at(table.memo("log_posterior_variance", _log_posterior_variance), t, x0)
         return sum_per_example(g.normal_kl(mean_q, log_var_q, kernel.mean, kernel.log_var))
 
     def prior_kl(self, x0: Tensor, table: ScheduleTable) -> Tensor:
-        mean, var = g.q_marginal(x0, table.alpha_bar[-1])
-        log_var = torch.log(var)
-        return sum_per_example(g.normal_kl(mean, log_var, torch.zeros_like(mean), torch.zeros_like(log_var)))
+        """Per dimension 1/2 (abar_T x_0^2 - abar_T - log(1 - abar_T)), the KL of N(sqrt(abar_T) x_0, 1 - abar_T) from N(0, 1)."""
+        abar, offset = table.memo("prior_kl_terms", _prior_kl_terms)
+        return 0.5 * (abar * sum_per_example(x0 * x0) - offset * x0[0].numel())
 
     def edge_reference(self, x0: Tensor, table: ScheduleTable) -> Tensor:
-        h = g.normal_entropy(torch.log(table.beta[1]))
-        return h * x0[0].numel() * torch.ones(x0.shape[0], dtype=x0.dtype, device=x0.device)
+        h = table.memo("decoder_entropy", lambda tb: g.normal_entropy(torch.log(tb.beta[1])))
+        return (h * x0[0].numel()).expand(x0.shape[0])
 
     def eq14_offset(self, x0: Tensor, table: ScheduleTable) -> Tensor:
         d = x0[0].numel()
@@ -114,3 +113,20 @@ class GaussianDiffusion(DiffusionProcess):
 
     def kernel_entropy(self, kernel: ReverseGaussian) -> Tensor:
         return g.normal_entropy(kernel.log_var)
+
+
+def _log_posterior_variance(table: ScheduleTable) -> Tensor:
+    """log beta_tilde_t, with beta_1 standing in at t = 1 (where beta_tilde_1 = 0 and the decoder's
+    term is used instead: the stand-in only keeps the unused KL finite)."""
+    var = torch.cat([table.beta[:2], table.beta_tilde[2:]])
+    return torch.log(var)
+
+
+def _q_sample_scales(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    """sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
+    return table.alpha_bar.sqrt(), (1.0 - table.alpha_bar).sqrt()
+
+
+def _prior_kl_terms(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    """(abar_T, abar_T + log(1 - abar_T)) of the prior's KL."""
+    return table.alpha_bar[-1], table.alpha_bar[-1] + torch.log(table.one_minus_alpha_bar[-1])

@@ -19,15 +19,18 @@ class EMA:
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self._shadow = (list(self.model.parameters()), list(self.model.buffers()))
+        self._live: tuple[nn.Module, list, list] | None = None
 
     def rate(self) -> float:
         return min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        d = self.rate()
-        for shadow, live in zip(self.model.parameters(), model.parameters()):
-            shadow.lerp_(live.detach(), 1.0 - d)
-        for shadow, live in zip(self.model.buffers(), model.buffers()):
-            shadow.copy_(live)
+        """shadow <- shadow + (1 - d)(live - shadow) for every parameter (buffers are copied)."""
+        if self._live is None or self._live[0] is not model:  # the lists are gathered once per model
+            self._live = (model, list(model.parameters()), list(model.buffers()))
+        _, params, buffers = self._live
+        torch._foreach_lerp_(self._shadow[0], params, 1.0 - self.rate())
+        torch._foreach_copy_(self._shadow[1], buffers)
         self.updates += 1
