@@ -374,3 +374,18 @@ def test_binary_inpainting_gets_the_binomial_path(method, path):
     evidence = inpainting(np.zeros((2, 6)), np.eye(6, dtype=bool)[:2], (6,))
     assert chosen(ProcessKind.BINOMIAL, evidence, identity((6,)), (6,), method=method) == (path, path, 20)
 
+
+def test_a_learned_schedule_is_sampled_without_its_gradients():
+    """The chain reads a detached table: no state, from the noisy start down, carries a gradient."""
+    process = make_process(DiffusionConfig(T=20, schedule="learned"))
+    assert process.table().alpha_bar.requires_grad  # the premise
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    gen = torch.Generator().manual_seed(0)
+    for dense_max in (64, 0):
+        start = CONDITIONERS[ProcessKind.GAUSSIAN](model, ZSCORE, (D,), PosteriorConfig(dense_max=dense_max)).prepare(
+            NOISY, torch.device("cpu"))
+        x, s, path = start.start(2, gen)
+        assert s < 20 and not x.requires_grad, (dense_max, s)
+        for t in range(s, 0, -1):
+            x = path.step(x, t, gen)
+            assert not x.requires_grad, (dense_max, t)

@@ -23,7 +23,7 @@ Schedules (selectable by name, see ``ScheduleKind``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 
 import torch
@@ -98,6 +98,10 @@ class ScheduleTable:
     def logsnr(self) -> Tensor:
         """log(alpha_bar_t / (1 - alpha_bar_t)); +inf at t = 0, -inf where alpha_bar_t = 0."""
         return self.log_alpha_bar - torch.log(self.one_minus_alpha_bar)
+
+    def detach(self) -> "ScheduleTable":
+        """The same values without gradients (sampling never wants the schedule's)."""
+        return ScheduleTable(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
 
 
 def _shifted(values: Tensor) -> Tensor:

@@ -37,7 +37,7 @@ class BinomialPath(Path):
     """The paper's r_s = r: known bits clamped at every step."""
 
     model: DiffusionModel
-    table: ScheduleTable
+    table: ScheduleTable  # detached: a learned schedule's gradients are never wanted in sampling
     known: Tensor  # (B, *shape) bool
     values: Tensor  # (B, *shape) float64, 0 where unknown
 
@@ -101,5 +101,5 @@ class BinomialConditioner(Conditioner):
         if not np.isin(values, (0.0, 1.0)).all():
             raise DataError("the known values of a binary run must be 0 or 1")
         known = torch.as_tensor(evidence.mask, device=device)
-        return PATHS[self.method](self.model, self.process.table(), known,
+        return PATHS[self.method](self.model, self.process.table().detach(), known,
                                   torch.as_tensor(np.where(evidence.mask, evidence.observed, 0.0), device=device))

@@ -29,14 +29,14 @@ class GaussianReverse:
     """The model's reverse chain on flattened model coordinates w (B, D), and the map to the data."""
 
     model: DiffusionModel
-    table: ScheduleTable
+    table: ScheduleTable  # detached: a learned schedule's gradients are never wanted in sampling
     affine: AffineMap
     data_shape: tuple[int, ...]
 
     @classmethod
     def of(cls, model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...],
            device: torch.device) -> "GaussianReverse":
-        return cls(model, model.process.table(), AffineMap.of(normalization, device), tuple(data_shape))
+        return cls(model, model.process.table().detach(), AffineMap.of(normalization, device), tuple(data_shape))
 
     @property
     def T(self) -> int:
