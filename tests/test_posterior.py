@@ -8,7 +8,7 @@ import torch
 
 from helpers import EnumerationOracle, GaussianOracle
 from thermodiff.cli import main
-from thermodiff.conditioning import Method, PosteriorConfig, Smooth, denoising, inpainting, sample_posterior
+from thermodiff.conditioning import CONDITIONERS, Method, PosteriorConfig, Smooth, denoising, inpainting, sample_posterior
 from thermodiff.data import DataError, Normalization
 from thermodiff.data.normalize import identity
 from thermodiff.model import DiffusionModel
@@ -323,3 +323,69 @@ def test_coupling_carries_evidence_between_correlated_coordinates():
                          PosteriorConfig(n_samples=N_SAMPLES))[:, 0]
     mean_err, cov_err = worst_errors(s, cov @ (y[0] / noise**2), cov)
     assert mean_err < MEAN_TOL and cov_err < COV_TOL, (mean_err, cov_err)
+
+
+# -- the choice of path ------------------------------------------------------------------------
+def chosen(kind, evidence, norm, shape=(D,), T=20, **options):
+    """(start, path, s): the class of what the process's conditioner prepares, of the path that
+    start hands on, and the step it starts at."""
+    if kind is ProcessKind.GAUSSIAN:
+        process = make_process(DiffusionConfig(T=T))
+        model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    else:
+        process = make_process(DiffusionConfig(process="binomial", T=T, schedule="paper", beta_1=1 / T, pi=0.3))
+        model = DiffusionModel(process, EnumerationOracle(process, PATTERNS, 0.3))
+    start = CONDITIONERS[kind](model, norm, shape, PosteriorConfig(**options)).prepare(evidence, torch.device("cpu"))
+    x, s, path = start.start(start.count(), torch.Generator().manual_seed(0))
+    return type(start).__name__, type(path).__name__, s
+
+
+ZSCORE = Normalization(mean=np.array([1.0, -2.0, 0.5, 3.0]), std=np.array([2.0, 0.5, 1.0, 3.0]))
+KNOWN = inpainting(np.ones((2, D)), np.array([[1, 0, 0, 1], [0, 1, 0, 0]]), (D,))
+NOISY = denoising(np.ones((2, D)), 0.5, (D,))
+SMOOTH = Smooth(lambda x: -0.5 * (x**2).sum(-1), 3)
+
+
+@pytest.mark.parametrize("evidence, whitened, options, start, path, below_T", [
+    (KNOWN, True, dict(method="paper"), "DensePath", "DensePath", False),
+    (KNOWN, True, dict(dense_max=0), "DiffusedDensePath", "DiffusedDensePath", False),  # a dense map: always dense
+    (KNOWN, False, dict(), "DiffusedDensePath", "DiffusedDensePath", False),
+    (KNOWN, False, dict(method="paper", dense_max=0), "CoordinatePath", "CoordinatePath", False),
+    (KNOWN, False, dict(dense_max=0), "CoupledCoordinatePath", "CoupledCoordinatePath", False),
+    (KNOWN, False, dict(dense_max=0, coupling=False), "DiffusedCoordinatePath", "DiffusedCoordinatePath", False),
+    (NOISY, True, dict(), "DiffusedDensePath", "DiffusedDensePath", False),
+    (NOISY, False, dict(method="paper"), "DensePath", "DensePath", False),
+    (NOISY, False, dict(), "NoisyStart", "DiffusedDensePath", True),
+    (NOISY, False, dict(dense_max=0), "NoisyStart", "CoupledCoordinatePath", True),
+    (NOISY, False, dict(dense_max=0, coupling=False), "NoisyStart", "DiffusedCoordinatePath", True),
+    (SMOOTH, True, dict(method="paper"), "SmoothPath", "SmoothPath", False),
+    (SMOOTH, False, dict(dense_max=0), "DiffusedSmoothPath", "DiffusedSmoothPath", False),
+])
+def test_each_kind_of_evidence_gets_its_path(evidence, whitened, options, start, path, below_T):
+    """The path is chosen once, from the evidence, the normalization, the method and the dimension."""
+    norm = gaussian_setup(T=20)[1] if whitened else ZSCORE
+    got_start, got_path, s = chosen(ProcessKind.GAUSSIAN, evidence, norm, T=20, **options)
+    assert (got_start, got_path) == (start, path)
+    assert (1 <= s < 20) if below_T else s == 20, s
+
+
+@pytest.mark.parametrize("method, path", [("paper", "BinomialPath"), ("diffused", "DiffusedBinomialPath")])
+def test_binary_inpainting_gets_the_binomial_path(method, path):
+    evidence = inpainting(np.zeros((2, 6)), np.eye(6, dtype=bool)[:2], (6,))
+    assert chosen(ProcessKind.BINOMIAL, evidence, identity((6,)), (6,), method=method) == (path, path, 20)
+
+
+def test_a_learned_schedule_is_sampled_without_its_gradients():
+    """The chain reads a detached table: no state, from the noisy start down, carries a gradient."""
+    process = make_process(DiffusionConfig(T=20, schedule="learned"))
+    assert process.table().alpha_bar.requires_grad  # the premise
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    gen = torch.Generator().manual_seed(0)
+    for dense_max in (64, 0):
+        start = CONDITIONERS[ProcessKind.GAUSSIAN](model, ZSCORE, (D,), PosteriorConfig(dense_max=dense_max)).prepare(
+            NOISY, torch.device("cpu"))
+        x, s, path = start.start(2, gen)
+        assert s < 20 and not x.requires_grad, (dense_max, s)
+        for t in range(s, 0, -1):
+            x = path.step(x, t, gen)
+            assert not x.requires_grad, (dense_max, t)

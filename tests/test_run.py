@@ -75,7 +75,10 @@ def test_runs_written_before_the_reorganization_open_and_evaluate_as_they_did(ki
     expected = json.loads((FIXTURES / f"expected-{kind}.json").read_text())
     for key, value in expected.items():
         if isinstance(value, float) and np.isfinite(value):
-            assert record[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+            # the tiny image set's Gaussian baseline is nearly singular (108 images, 256 pixels): its
+            # Cholesky factor moves in the 9th digit with the number of BLAS threads
+            rel = 1e-6 if key.startswith("gaussian_bits") else 1e-9
+            assert record[key] == pytest.approx(value, rel=rel, abs=1e-9), key
         elif not isinstance(value, float):
             assert record[key] == value, key
     assert thermodiff.Run.open(tmp_path / kind).sample(3).shape[0] == 3

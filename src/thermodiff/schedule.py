@@ -23,7 +23,7 @@ Schedules (selectable by name, see ``ScheduleKind``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Callable
 
@@ -107,6 +107,13 @@ class ScheduleTable:
     def logsnr(self) -> Tensor:
         """log(alpha_bar_t / (1 - alpha_bar_t)); +inf at t = 0, -inf where alpha_bar_t = 0."""
         return self.log_alpha_bar - torch.log(self.one_minus_alpha_bar)
+
+    def detach(self) -> "ScheduleTable":
+        """The same values without gradients (sampling never wants the schedule's); a table that
+        carries none is returned as it is, with what it has computed."""
+        if not self.beta.requires_grad:
+            return self
+        return ScheduleTable(**{f.name: getattr(self, f.name).detach() for f in fields(self) if f.name != "_memo"})
 
 
 def _shifted(values: Tensor) -> Tensor:

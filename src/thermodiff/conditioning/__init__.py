@@ -8,16 +8,16 @@ p~(x_{t-1} | x_t) ∝ p(x_{t-1} | x_t) r_t(x_{t-1}). Which r_t is the method:
   evidence about x_0 is applied to x_{t-1} as if it were about x_{t-1}.
 - ``diffused``: r_t(x_{t-1}) = E[r(x_0) | x_{t-1}], the evidence carried back to step t-1 by
   the model's own prediction of x_0 from x_{t-1}. For Gaussian diffusion that prediction is
-  Gaussian with Tweedie's mean and covariance (exact for Gaussian data; see posterior.py); for
+  Gaussian with Tweedie's mean and covariance (exact for Gaussian data; see dense.py); for
   binomial diffusion the model's factorized p(x_0 | x_{t-1}) reweights each bit's rate to first
   order. The last step (t = 1) uses r itself, exactly, under both methods. Denoising needs no
   evidence above the step s whose noise matches the data's: the noisy data, split in two
   independent observations, give an exact draw of x_s and the evidence for the steps below s
-  (conditioning_gaussian.py).
+  (noisy_start.py).
 
 Evidence is given in the data's own coordinates (``Inpainting``, ``Denoising``, ``Smooth``);
-each process's conditioner maps it into the model's coordinates. A new process registers its
-conditioner with ``register_conditioner``.
+each process's conditioner (a row of ``CONDITIONERS``) maps it into the model's coordinates and
+chooses, once, the path its chain follows (base.py; gaussian.py lists the Gaussian paths).
 """
 
 from __future__ import annotations

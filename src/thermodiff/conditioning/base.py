@@ -1,9 +1,15 @@
-"""The interface of a conditioned reverse chain: one subclass per process (a row of ``CONDITIONERS``)."""
+"""The interfaces of conditioned reverse chains.
+
+A ``Conditioner`` (one per process, a row of ``CONDITIONERS``) reads the evidence once and
+chooses how the chain is conditioned: it returns a ``Start``, the evidence per example in model
+coordinates held by the one way of conditioning that fits it. The batch loop (chain.py) selects
+the examples of each batch, starts their chains, and steps the ``Path`` that the start hands on.
+Most paths start at T themselves; denoising can start lower, from the noisy data.
+"""
 
 from __future__ import annotations
 
 import abc
-from typing import Any
 
 import numpy as np
 import torch
@@ -15,11 +21,40 @@ from .config import Method, PosteriorConfig
 from .evidence import Evidence
 
 
+class Start(abc.ABC):
+    """Conditioned chains about a set of examples, not yet started."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Number of examples the evidence is about."""
+
+    @abc.abstractmethod
+    def select(self, rows: Tensor) -> "Start":
+        """The same for chains whose example indices are ``rows``."""
+
+    @abc.abstractmethod
+    def start(self, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, "Path"]:
+        """(x_s, s, path): the n chains' first state (model coordinates, float64), its step
+        (usually T), and the path the steps below s follow."""
+
+
+class Path(Start):
+    """One way of running the reverse chain multiplied by evidence; it starts at T itself."""
+
+    @abc.abstractmethod
+    def step(self, x: Tensor, t: int, generator: torch.Generator | None) -> Tensor:
+        """A draw of x_{t-1} from p(x_{t-1} | x_t) r_t(x_{t-1}), normalized."""
+
+    @abc.abstractmethod
+    def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
+        """Model-coordinate x_0 to data coordinates, with known values restored exactly."""
+
+
 class Conditioner(abc.ABC):
-    """Runs one process's reverse chain multiplied by evidence."""
+    """Chooses, for one process, how its reverse chain is conditioned on the evidence."""
 
     def __init__(self, model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...],
-                 options: "PosteriorConfig"):
+                 options: PosteriorConfig):
         self.model = model
         self.process = model.process
         self.normalization = normalization
@@ -28,28 +63,5 @@ class Conditioner(abc.ABC):
         self.method = Method(options.method)
 
     @abc.abstractmethod
-    def prepare(self, evidence: Evidence, device: torch.device) -> Any:
-        """The evidence per example in model coordinates (a structure the other methods index)."""
-
-    @abc.abstractmethod
-    def count(self, prepared: Any) -> int:
-        """Number of examples the prepared evidence is about."""
-
-    @abc.abstractmethod
-    def select(self, prepared: Any, rows: Tensor) -> Any:
-        """The prepared evidence for chains whose example indices are ``rows``."""
-
-    @abc.abstractmethod
-    def start(self, prepared: Any, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, Any]:
-        """(x_s, s, evidence): the n chains' first state (model coordinates, float64), its step
-        (usually T), and the evidence the steps below s are to use (usually ``prepared``)."""
-
-    @abc.abstractmethod
-    def step(self, x: Tensor, t: int, prepared: Any, generator: torch.Generator | None) -> Tensor:
-        """A draw of x_{t-1} from p(x_{t-1} | x_t) r_t(x_{t-1}), normalized."""
-
-    @abc.abstractmethod
-    def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
-        """Model-coordinate x_0 to data coordinates, with known values restored exactly."""
-
-
+    def prepare(self, evidence: Evidence, device: torch.device) -> Start:
+        """The evidence per example in model coordinates, held by the way of conditioning chosen for it."""

@@ -11,21 +11,89 @@ Each reverse step's kernel is a product of Bernoullis with logits l_i; multiplyi
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from ..equations import binomial as b
 from ..errors import DataError
-from .base import Conditioner
+from ..model import DiffusionModel
+from ..schedule import ScheduleTable
+from .base import Conditioner, Path
 from .config import Method
 from .evidence import Evidence, Inpainting
 
 
-class BinomialConditioner(Conditioner):
-    """Inpainting of known bits: prepared evidence is (known mask, values), float64 (N, *shape)."""
+def bernoulli_draw(logit: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Independent bits, each 1 with probability sigmoid(logit)."""
+    u = torch.rand(logit.shape, generator=generator, device=logit.device, dtype=logit.dtype)
+    return (u < torch.sigmoid(logit)).to(logit.dtype)
 
-    def prepare(self, evidence: Evidence, device: torch.device) -> tuple[Tensor, Tensor]:
+
+@dataclass(frozen=True)
+class BinomialPath(Path):
+    """The paper's r_s = r: known bits clamped at every step."""
+
+    model: DiffusionModel
+    table: ScheduleTable  # detached: a learned schedule's gradients are never wanted in sampling
+    known: Tensor  # (B, *shape) bool
+    values: Tensor  # (B, *shape) float64, 0 where unknown
+
+    def count(self) -> int:
+        return self.known.shape[0]
+
+    def select(self, rows: Tensor) -> "BinomialPath":
+        return replace(self, known=self.known[rows], values=self.values[rows])
+
+    def start(self, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, "BinomialPath"]:
+        pi = self.model.process.pi
+        logit = torch.full(self.known.shape, float(np.log(pi / (1 - pi))), dtype=torch.float64, device=self.known.device)
+        return self.tilted_draw(logit, self.model.T, generator), self.model.T, self
+
+    def step(self, x: Tensor, t: int, generator: torch.Generator | None) -> Tensor:
+        with torch.no_grad():
+            logit = self.model.kernel(x, self._steps(x, t), self.table).logit
+        return self.tilted_draw(logit, t - 1, generator)
+
+    def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
+        return evidence.restore_known(x0.cpu().numpy(), rows)
+
+    def tilted_draw(self, logit: Tensor, s: int, generator: torch.Generator | None) -> Tensor:
+        """A draw of x_s from independent Bernoullis with these logits, times r_s."""
+        return torch.where(self.known, self.values, bernoulli_draw(logit, generator))
+
+    @staticmethod
+    def _steps(x: Tensor, t: int) -> Tensor:
+        return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+
+
+@dataclass(frozen=True)
+class DiffusedBinomialPath(BinomialPath):
+    """r_s(x) = prod_k p(x_0,k = v_k | x_s = x), log-linearized: the reweighted rate."""
+
+    def tilted_draw(self, logit: Tensor, s: int, generator: torch.Generator | None) -> Tensor:
+        if s == 0:  # the last step uses r itself
+            return super().tilted_draw(logit, s, generator)
+        return bernoulli_draw(logit + self.slope(torch.sigmoid(logit), s), generator)
+
+    def slope(self, rate: Tensor, s: int) -> Tensor:
+        """d/dx sum_k log p(x_0,k = v_k | x_s = x) at x = rate."""
+        x = rate.detach().requires_grad_(True)
+        with torch.enable_grad():
+            x0_logit = self.model.kernel(x, self._steps(x, s), self.table).x0_logit
+            log_r = torch.where(self.known, b.bernoulli_log_prob(self.values, x0_logit), 0.0).sum()
+            return torch.autograd.grad(log_r, x)[0]
+
+
+PATHS: dict[Method, type[BinomialPath]] = {Method.PAPER: BinomialPath, Method.DIFFUSED: DiffusedBinomialPath}
+
+
+class BinomialConditioner(Conditioner):
+    """Inpainting of known bits."""
+
+    def prepare(self, evidence: Evidence, device: torch.device) -> BinomialPath:
         if not isinstance(evidence, Inpainting):
             raise DataError("binary runs can be conditioned on known bits (inpainting) only; denoising with a "
                             "Gaussian noise level, or a smooth log r, needs a Gaussian run")
@@ -33,48 +101,5 @@ class BinomialConditioner(Conditioner):
         if not np.isin(values, (0.0, 1.0)).all():
             raise DataError("the known values of a binary run must be 0 or 1")
         known = torch.as_tensor(evidence.mask, device=device)
-        return known, torch.as_tensor(np.where(evidence.mask, evidence.observed, 0.0), device=device)
-
-    def count(self, prepared) -> int:
-        return prepared[0].shape[0]
-
-    def select(self, prepared, rows: Tensor):
-        return prepared[0][rows], prepared[1][rows]
-
-    def start(self, prepared, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, tuple]:
-        known, _ = prepared
-        logit = torch.full(known.shape, float(np.log(self.process.pi / (1 - self.process.pi))),
-                           dtype=torch.float64, device=known.device)
-        return self._tilted_draw(logit, self.model.T, prepared, generator), self.model.T, prepared
-
-    def step(self, x: Tensor, t: int, prepared, generator: torch.Generator | None) -> Tensor:
-        steps = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        with torch.no_grad():
-            logit = self.model.kernel(x, steps, self.process.table()).logit
-        return self._tilted_draw(logit, t - 1, prepared, generator)
-
-    def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
-        x = x0.cpu().numpy()
-        known = evidence.mask[rows]
-        x[known] = evidence.observed[rows][known]
-        return x
-
-    def _tilted_draw(self, logit: Tensor, s: int, prepared, generator) -> Tensor:
-        """A draw of x_s from independent Bernoullis with these logits, times r_s."""
-        known, values = prepared
-        if s > 0 and self.method is Method.DIFFUSED:
-            logit = logit + self._slope(torch.sigmoid(logit), s, known, values)
-        u = torch.rand(logit.shape, generator=generator, device=logit.device, dtype=logit.dtype)
-        x = (u < torch.sigmoid(logit)).to(logit.dtype)
-        if s == 0 or self.method is Method.PAPER:
-            x = torch.where(known, values, x)
-        return x
-
-    def _slope(self, rate: Tensor, s: int, known: Tensor, values: Tensor) -> Tensor:
-        """d/dx sum_k log p(x_0,k = v_k | x_s = x) at x = rate."""
-        x = rate.detach().requires_grad_(True)
-        steps = torch.full((x.shape[0],), s, dtype=torch.long, device=x.device)
-        with torch.enable_grad():
-            x0_logit = self.model.kernel(x, steps, self.process.table()).x0_logit
-            log_r = torch.where(known, b.bernoulli_log_prob(values, x0_logit), 0.0).sum()
-            return torch.autograd.grad(log_r, x)[0]
+        return PATHS[self.method](self.model, self.process.table().detach(), known,
+                                  torch.as_tensor(np.where(evidence.mask, evidence.observed, 0.0), device=device))

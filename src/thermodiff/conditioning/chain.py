@@ -19,7 +19,7 @@ def run_chains(conditioner: Conditioner, evidence: Evidence, config: PosteriorCo
     model = conditioner.model
     device = next(model.parameters()).device
     prepared = conditioner.prepare(evidence, device)
-    n_examples = conditioner.count(prepared)
+    n_examples = prepared.count()
     per_example = 1 if isinstance(evidence, Smooth) else config.n_samples
     total = n_examples * per_example
     example_of = np.repeat(np.arange(n_examples), per_example)  # chain -> example
@@ -27,15 +27,14 @@ def run_chains(conditioner: Conditioner, evidence: Evidence, config: PosteriorCo
     out = []
     for start in range(0, total, config.chains):
         rows = example_of[start:start + config.chains]
-        chunk = conditioner.select(prepared, torch.as_tensor(rows, device=device))
-        x, first, chunk = conditioner.start(chunk, rows.size, generator)
+        x, first, path = prepared.select(torch.as_tensor(rows, device=device)).start(rows.size, generator)
         if progress is not None:
             progress(model.T - first)
         for t in range(first, 0, -1):
-            x = conditioner.step(x, t, chunk, generator)
+            x = path.step(x, t, generator)
             if progress is not None:
                 progress(1)
-        out.append(conditioner.finish(x, evidence, rows))
+        out.append(path.finish(x, evidence, rows))
     samples = np.concatenate(out)
     if isinstance(evidence, Smooth):
         return samples

@@ -12,11 +12,28 @@ from ..errors import DataError
 
 
 @dataclass(frozen=True)
+class Observations:
+    """Gaussian evidence about each entry on its own: where ``informs``, x_0 = y + N(0, std^2)
+    (std = 0: known exactly); elsewhere nothing. The form inpainting and denoising share."""
+
+    informs: np.ndarray  # (N, *shape) bool
+    y: np.ndarray  # (N, *shape); ignored where nothing is observed
+    std: np.ndarray  # (N, *shape), >= 0
+
+
+@dataclass(frozen=True)
 class Inpainting:
     """Known values: r is a delta on the entries where ``mask`` is 1 (values elsewhere are ignored)."""
 
     observed: np.ndarray  # (N, *shape)
     mask: np.ndarray  # (N, *shape) bool
+
+    def observations(self) -> Observations:
+        return Observations(informs=self.mask, y=self.observed, std=np.zeros(self.observed.shape))
+
+    def restore_known(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Samples ``x`` of the examples ``rows`` with the known values put back exactly (undoing rounding)."""
+        return np.where(self.mask[rows], self.observed[rows], x)
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,13 @@ class Denoising:
 
     noisy: np.ndarray  # (N, *shape)
     noise_std: np.ndarray  # broadcasts against (N, *shape), > 0
+
+    def observations(self) -> Observations:
+        return Observations(informs=np.ones(self.noisy.shape, dtype=bool), y=self.noisy,
+                            std=np.broadcast_to(self.noise_std, self.noisy.shape).copy())
+
+    def restore_known(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return x  # no value is known exactly
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,9 @@ class Smooth:
 
     log_r: Callable[[Tensor], Tensor]
     n: int
+
+    def restore_known(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return x  # no value is known exactly
 
 
 Evidence = Inpainting | Denoising | Smooth

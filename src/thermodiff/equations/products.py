@@ -149,6 +149,12 @@ def diffused_diagonal_evidence(evidence: DiagonalEvidence, at: Tensor, x0_hat: T
     return DiagonalEvidence(a=a * slope, y=evidence.y - a * (x0_hat - slope * at), r=evidence.r + a * a * var_x0)
 
 
+def kernel_x0_variance(kernel_var: Tensor, beta_tilde: Tensor, c_x0: Tensor) -> Tensor:
+    """Var[x_0|x_t] from the reverse kernel's variance, which is beta_tilde_t + c_x0^2 Var[x_0|x_t]
+    at the optimum (clamped at 0: a learned variance may fall below beta_tilde_t)."""
+    return ((kernel_var - beta_tilde) / c_x0**2).clamp(min=0.0)
+
+
 def tweedie_slope(var_x0: Tensor, alpha_bar: Tensor) -> Tensor:
     """dE[x_0|x_t]/dx_t on the diagonal from Var[x_0|x_t] by Tweedie: sqrt(abar) / (1 - abar) * Var."""
     return alpha_bar.sqrt() / (1.0 - alpha_bar) * var_x0

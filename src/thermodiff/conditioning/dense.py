@@ -1,0 +1,63 @@
+"""Dense linear-Gaussian evidence r(w) = N(y; A w, R), each step's product drawn exactly.
+
+Used for whitened data (any map M) and up to ``dense_max`` dimensions. The step's Gaussian
+N(mu, diag Sigma) times N(y; A x, R) is Gaussian, drawn by Matheron's rule (equations/products.py).
+- ``paper``: r_s = r at every step.
+- ``diffused``: r_s(x) = E[r(x_0) | x_s = x] with x_0 | x_s Gaussian: mean x0_hat linearized
+  by its exact Jacobian J (one backward pass per dimension), covariance by Tweedie from J. Exact
+  for Gaussian data. The last step uses r itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from ..equations.products import DiagonalEvidence, LinearEvidence, diffused_evidence, matheron_update, tweedie_covariance
+from .affine import as_linear, linear_evidence
+from .evidence import Observations
+from .gaussian_path import GaussianPath, GaussianReverse, standard_normal
+
+
+@dataclass(frozen=True)
+class DensePath(GaussianPath):
+    """The paper's r_s = r, with dense evidence about the model's coordinates."""
+
+    evidence: LinearEvidence
+
+    @classmethod
+    def observing(cls, reverse: GaussianReverse, observations: Observations) -> "DensePath":
+        return cls(reverse, linear_evidence(observations, reverse.affine))
+
+    @classmethod
+    def about_coordinates(cls, reverse: GaussianReverse, evidence: DiagonalEvidence) -> "DensePath":
+        return cls(reverse, as_linear(evidence))
+
+    def count(self) -> int:
+        return self.evidence.y.shape[0]
+
+    def select(self, rows: Tensor) -> "DensePath":
+        return replace(self, evidence=self.evidence.take(rows))
+
+    def evidence_at(self, mean: Tensor, s: int) -> LinearEvidence:
+        """r_s as linear-Gaussian evidence about x_s, for a step whose mean is ``mean``."""
+        return self.evidence
+
+    def tilted_draw(self, mean: Tensor, var: Tensor, s: int, generator: torch.Generator | None) -> Tensor:
+        evidence = self.evidence_at(mean, s)
+        draw = mean + var.sqrt() * standard_normal(mean.shape, generator, mean)
+        eta = standard_normal(evidence.y.shape, generator, mean)
+        return matheron_update(draw, var, evidence, eta)
+
+
+@dataclass(frozen=True)
+class DiffusedDensePath(DensePath):
+    """r_s(x) = E[r(x_0) | x_s = x], linearized at the step's mean."""
+
+    def evidence_at(self, mean: Tensor, s: int) -> LinearEvidence:
+        if s == 0:
+            return self.evidence
+        x0_hat, J = self.reverse.x0_and_jacobian(mean, s)
+        return diffused_evidence(self.evidence, mean, x0_hat, J, tweedie_covariance(J, self.reverse.table.alpha_bar[s]))
