@@ -80,11 +80,12 @@ class Run(RunRecord):
         return self.load_model().to(torch.device(device) if device else default_device())
 
     # -- sampling ------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None) -> np.ndarray:
-        """n exact samples of the model, in data coordinates (discrete data: integer levels)."""
+    def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None, steps: int | None = None) -> np.ndarray:
+        """n exact samples of the model, in data coordinates (discrete data: integer levels);
+        ``steps``: a continuous-time run's number of steps (default: its configured T)."""
         if int(n) != n or n < 1:
             raise DataError(f"the number of samples must be a positive integer, got {n}")
-        model = self._model(device)
+        model = self._model(device).with_steps(steps)
         dev = next(model.parameters()).device
         w, _ = ancestral_sample(model, self.data_shape, int(n), torch.Generator(device=dev).manual_seed(seed), dev)
         return self.coordinates.to_data(w.cpu().numpy())
@@ -92,15 +93,17 @@ class Run(RunRecord):
     # -- the bound ------------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray | None = None, config: EvalConfig | None = None,
                  device: torch.device | str | None = None, log_density: Callable | None = None,
-                 reference: dict | None = None, parzen: bool = False) -> Evaluation:
+                 reference: dict | None = None, parzen: bool = False, steps: int | None = None) -> Evaluation:
         """The bound on ``x`` (data coordinates; default: the held-out split, compared with the
-        true density where a built-in knows it), with this kind's baselines."""
+        true density where a built-in knows it), with this kind's baselines. ``steps``: for a
+        continuous-time run, the bound of its ``steps``-step chain instead of the continuous one."""
         if x is None:
             x = self.heldout()
             log_density, reference = known_density(self.config.data.source)
         x = self.check_examples(x, "the data")
         config = config or self.eval_config()
-        result = evaluate(self._model(device), x, self.coordinates, config, log_density=log_density)
+        model = self._model(device) if steps is None else self._model(device).with_steps(steps)
+        result = evaluate(model, x, self.coordinates, config, log_density=log_density)
         extra: dict[str, Any] = {"reference": reference} if reference else {}
         if self.coordinates.discrete:
             extra.update(self.image_baselines(x, config.eval_seed))
@@ -116,27 +119,30 @@ class Run(RunRecord):
 
     # -- posteriors ------------------------------------------------------------------------------
     def inpaint(self, observed: np.ndarray, mask: np.ndarray, config: PosteriorConfig | None = None,
-                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                steps: int | None = None) -> np.ndarray:
         """Posterior samples given the values where ``mask`` is 1: (n_samples, *observed.shape)."""
         observed = np.asarray(observed, dtype=np.float64)
         evidence = inpainting(self.coordinates.bin_centres(observed), mask, self.data_shape)
         if self.coordinates.discrete:
             self.coordinates.check(observed[np.broadcast_to(np.asarray(mask), observed.shape).astype(bool)],
                                    "the known values")
-        return self._posterior(evidence, observed.shape, config, device, progress)
+        return self._posterior(evidence, observed.shape, config, device, progress, steps)
 
     def denoise(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
-                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                steps: int | None = None) -> np.ndarray:
         """Posterior samples of the clean data given y = x + N(0, noise_std^2): (n_samples, *noisy.shape)."""
         noisy = np.asarray(noisy, dtype=np.float64)
         evidence = denoising(self.coordinates.bin_centres(noisy), noise_std, self.data_shape)
-        return self._posterior(evidence, noisy.shape, config, device, progress)
+        return self._posterior(evidence, noisy.shape, config, device, progress, steps)
 
     def _posterior(self, evidence, shape: tuple[int, ...], config: PosteriorConfig | None, device,
-                   progress: Callable[[int], None] | None) -> np.ndarray:
+                   progress: Callable[[int], None] | None, steps: int | None) -> np.ndarray:
         config = config or PosteriorConfig()
-        samples = sample_posterior(self._model(device), self.coordinates.normalization, self.data_shape,
-                                   self.config.diffusion.process, evidence, config, progress=progress)
+        model = self._model(device).with_steps(steps)
+        samples = sample_posterior(model, self.coordinates.normalization, self.data_shape,
+                                   model.process.kind, evidence, config, progress=progress)
         if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)
             samples = self.coordinates.floor(samples)
         return samples.reshape(config.n_samples, *shape)

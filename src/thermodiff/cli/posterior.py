@@ -13,7 +13,7 @@ from ..data.files import read_array
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..errors import DataError
 from ..run import Run
-from .common import add_device, add_npz_key, device_of, output_path
+from .common import add_device, add_npz_key, add_steps, device_of, output_path
 from .options import add_config_arguments, given
 from .sample import png_path, write_grid
 
@@ -23,6 +23,7 @@ def _add_common(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .npy: (n_samples, *data shape), data coordinates")
     add_npz_key(p)
     p.add_argument("--png", type=Path, default=None, help="images: also write the samples as a grid, a row per example")
+    add_steps(p, "sample the posterior")
     add_device(p)
     add_config_arguments(p, PosteriorConfig, "posterior sampling")
 
@@ -86,11 +87,11 @@ def run_inpaint(args: argparse.Namespace) -> int:
         mask = read_observations(args.mask, run_)
         if Path(args.mask).suffix.lower() in IMAGE_SUFFIXES:  # an image mask: any nonzero value is known
             mask = mask > 0
-        return run_.inpaint(observed, mask, config, device, progress)
+        return run_.inpaint(observed, mask, config, device, progress, args.steps)
 
     return _sample(args, draw)
 
 
 def run_denoise(args: argparse.Namespace) -> int:
     return _sample(args, lambda run_, noisy, config, device, progress: run_.denoise(noisy, args.noise_std, config, device,
-                                                                                     progress))
+                                                                                     progress, args.steps))

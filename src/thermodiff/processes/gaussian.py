@@ -9,7 +9,7 @@ from ..equations import gaussian as g
 from ..equations.reverse import Parameterization, ReverseGaussian, reverse_gaussian
 from ..equations.shapes import sum_per_example
 from ..schedule import Schedule, ScheduleTable
-from .base import DiffusionConfig, DiffusionProcess
+from .base import DiffusionConfig, DiscreteProcess
 
 
 def logsnr_coordinate(table: ScheduleTable) -> Tensor:
@@ -25,18 +25,20 @@ def logsnr_coordinate(table: ScheduleTable) -> Tensor:
     return ((hi - lam) / (hi - lo)).to(torch.float32)
 
 
-class GaussianDiffusion(DiffusionProcess):
+class GaussianDiffusion(DiscreteProcess):
     """q(x_t | x_{t-1}) = N(x_{t-1} sqrt(1 - beta_t), beta_t I); p(x_T) = N(0, I)."""
 
-    out_channels = 2
     continuous = True
 
-    def __init__(self, config: DiffusionConfig):
+    def __init__(self, config: DiffusionConfig, schedule: Schedule | None = None, time: Tensor | None = None):
+        """``schedule`` and ``time`` (the network's position of each step) replace those of
+        ``config`` for a chain on a given grid (a continuous-time process's discretization)."""
         super().__init__(config)
-        self.schedule = Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
+        self.schedule = schedule or Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
         self.parameterization = Parameterization(config.parameterization)
+        self.out_channels = 1 if self.parameterization is Parameterization.FIXED else 2  # z_mu (and z_Sigma)
         with torch.no_grad():
-            self.register_buffer("_time", logsnr_coordinate(self.schedule.table()))
+            self.register_buffer("_time", logsnr_coordinate(self.schedule.table()) if time is None else time)
 
     def table(self) -> ScheduleTable:
         return self.schedule.table()
@@ -71,7 +73,7 @@ class GaussianDiffusion(DiffusionProcess):
         return (c2 * abar * omab / (2.0 * (table.beta_tilde[1:] + c2 * omab))).detach()
 
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
-        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, 1], xt, t, table)
+        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, -1], xt, t, table)
 
     def decoder_nll(self, x0: Tensor, kernel: ReverseGaussian) -> Tensor:
         return -sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
