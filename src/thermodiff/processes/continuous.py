@@ -91,6 +91,12 @@ class ContinuousDiffusion(DiffusionProcess):
     def noise_feature_variance(self, x0: Tensor) -> float:
         return 2.0 * x0[0].numel()
 
+    def control_reference(self, t: Tensor) -> Tensor:
+        """a(t) = gamma'(t) alpha_t^4 / 2, the coefficient of sum(eps^2) in L_infinity's integrand for
+        unit-variance Gaussian data (where x - x_hat = sigma^2 x - alpha sigma eps)."""
+        gamma, slope = self.schedule.gamma_and_slope(t)
+        return 0.5 * slope * torch.sigmoid(-gamma) ** 2
+
     # -- the model and the bound -----------------------------------------------------------------
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: GammaTable) -> ContinuousKernel:
         gamma, slope = table.at(t)
