@@ -46,10 +46,11 @@ def test_evaluation_split_across_two_processes_matches_one(tmp_path):
     assert train.returncode == 0, train.stderr[-2000:]
     args = ["-m", "thermodiff", "evaluate", str(tmp_path / "run"), "--json", "--max-examples", "9",
             "--importance-samples", "5", "--ode", "--ode-exact-dims", "1", "--trajectories", "2"]
-    one = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=600)
+    one = subprocess.run([sys.executable, *args, "--per-example", str(tmp_path / "one.npy")], capture_output=True,
+                         text=True, env=env, timeout=600)
     assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args],
-                         capture_output=True, text=True, env=env, timeout=600)
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args,
+                          "--per-example", str(tmp_path / "two.npy")], capture_output=True, text=True, env=env, timeout=600)
     assert two.returncode == 0, two.stderr[-3000:]
     a, b = json.loads(one.stdout), json.loads(two.stdout)  # only the main process prints
     assert a.keys() == b.keys()
@@ -57,3 +58,5 @@ def test_evaluation_split_across_two_processes_matches_one(tmp_path):
         assert b[key] == pytest.approx(a[key], rel=1e-9, abs=1e-9), key
     assert b["K_iw_nested"] == pytest.approx(a["K_iw_nested"], rel=1e-9)
     assert a["ode_divergence"] == "hutchinson"  # the probes, too, follow the example
+    # each example's bound lands in its place (the summary alone would not see a permutation)
+    assert np.allclose(np.load(tmp_path / "two.npy"), np.load(tmp_path / "one.npy"), rtol=1e-9, atol=1e-9)
