@@ -62,7 +62,7 @@ def error_norm(error: Tensor, y: Tensor, y_new: Tensor, rtol: float, atol: float
 
 def integrate(f: Drift, y0: Tensor, u_start: float, u_end: float, rtol: float, atol: float,
               max_steps: int = 100_000, progress: Callable[[float], None] | None = None) -> Solution:
-    """y(u_end) for dy/du = f(u, y), y(u_start) = y0 ((B, n) float64), each row with its own
+    """y(u_end) for dy/du = f(u, y), y(u_start) = y0 ((B, n) float64), u_end > u_start, each row with its own
     adaptive step (standard controller: factor 0.9 err^(-1/5), kept within [0.2, 5]).
     ``progress`` receives the fraction of the whole batch's time span covered by each step."""
     B = y0.shape[0]

@@ -1,16 +1,16 @@
 """The probability-flow ODE's log-density (Song et al. 2021): the density of a *different* model.
 
-The deterministic model here shares the chain's score but not its distribution: x(u_end) ~ p(x_T)
-carried back to the data by dx/du = f(x, u), with the instantaneous change of variables
-    log p(x(u_start)) = log p(x(u_end)) + int_{u_start}^{u_end} div f(x(u), u) du.
-For a discrete-time run the process defines the continuous-time construction (Gaussian diffusion:
-the variance-preserving SDE whose marginals at the steps are the chain's, ``equations.gaussian``).
-The score at time u comes from the network's data prediction x0_hat, interpolated linearly in u
-between the two neighbouring steps (any network and parameterization gives one at the steps).
-The divergence is exact (one backward pass per dimension) up to ``exact_dims`` dimensions, and
-otherwise Hutchinson's unbiased estimate eps^T (df/dx) eps with one Rademacher probe per example,
-held fixed along its path (FFJORD); its noise then enters the standard error over examples.
-The ODE runs from the first step's noise level (beta_1), as Song et al. start at a small eps.
+The deterministic model here shares the chain's score but not its distribution: x(v_end) ~ p(x_T)
+carried back to the data by dx/dv = f(x, v), with the instantaneous change of variables
+    log p(x(v_start)) = log p(x(v_end)) + int_{v_start}^{v_end} div f(x(v), v) dv.
+The process defines the ODE and its clock v (Gaussian diffusion: the variance-preserving SDE whose
+marginals at the steps are the chain's, in the clock v = -log SNR; ``equations.gaussian``). Its
+score comes from the network's data prediction x0_hat, known at the steps and interpolated between
+them (cubic in v through the four nearest steps; any network and parameterization gives x0_hat at
+the steps). The divergence is exact (one backward pass per dimension) up to ``exact_dims``
+dimensions, and otherwise Hutchinson's unbiased estimate eps^T (df/dx) eps with one Rademacher probe
+per example, held fixed along its path (FFJORD); its noise then enters the standard error over
+examples. The ODE starts at the first step (noise beta_1), as Song et al. start at a small eps.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class FlowEstimate:
     log_p: Tensor  # (N,)
     divergence: str  # "exact" or "hutchinson"
     evaluations: Tensor  # (N,) drift evaluations per example
-    span: tuple[float, float]  # (u_start, u_end) in steps
+    span: tuple[float, float]  # (v_start, v_end) in the process's clock
 
     @property
     def n(self) -> int:
@@ -74,15 +74,15 @@ def data_prediction_at(model: DiffusionModel, x: Tensor, v: Tensor) -> Tensor:
 
 
 def flow_field(model: DiffusionModel, shape: tuple[int, ...], probes: Tensor | None):
-    """(u, y, rows) -> dy/du for y = [x flattened, accumulated divergence]: the drift and div f,
+    """(v, y, rows) -> dy/dv for y = [x flattened, accumulated divergence]: the drift and div f,
     the divergence exact (``probes`` None) or eps^T (df/dx) eps with the rows' probes (E[eps eps^T] = I)."""
     process, table = model.process, model.process.table()
     d = int(torch.tensor(shape).prod())
 
-    def field(u: Tensor, y: Tensor, rows: Tensor) -> Tensor:
+    def field(v: Tensor, y: Tensor, rows: Tensor) -> Tensor:
         with torch.enable_grad():
             x = y[:, :d].detach().reshape(-1, *shape).requires_grad_(True)
-            f = process.flow_drift(x, data_prediction_at(model, x, u), u, table).reshape(-1, d)
+            f = process.flow_drift(x, data_prediction_at(model, x, v), v, table).reshape(-1, d)
             if probes is None:  # one backward pass per dimension
                 div = sum(torch.autograd.grad(f[:, i].sum(), x, retain_graph=i < d - 1)[0].reshape(-1, d)[:, i]
                           for i in range(d))
@@ -104,10 +104,10 @@ def rademacher_probes(n: int, d: int, seed: int, first_index: int, device: torch
 def ode_log_density(model: DiffusionModel, x0: Tensor, seed: int, tolerance: float, exact_dims: int,
                     first_index: int = 0, batch: int = 1024, progress: Progress | None = None) -> FlowEstimate:
     """log p_ODE(x_0) per example in bits, model coordinates, for ``x0`` (float64, (n, *shape)):
-    integrate [x, int div f] from u_start to u_end (DOPRI5, relative and absolute ``tolerance``),
+    integrate [x, int div f] from v_start to v_end (DOPRI5, relative and absolute ``tolerance``),
     then add log p(x_T) at the end point. Raises the process's ConfigError if it has no such ODE."""
     process, table = model.process, model.process.table()
-    u_start, u_end = process.flow_span(table)
+    v_start, v_end = process.flow_span(table)
     n, shape = x0.shape[0], tuple(x0.shape[1:])
     d = x0[0].numel()
     progress = progress or NoProgress()
@@ -117,11 +117,11 @@ def ode_log_density(model: DiffusionModel, x0: Tensor, seed: int, tolerance: flo
         xb = x0[start:start + batch]
         probes = None if d <= exact_dims else rademacher_probes(xb.shape[0], d, seed, first_index + start, x0.device)
         y0 = torch.cat([xb.reshape(-1, d), xb.new_zeros(xb.shape[0], 1)], dim=1)
-        solution = integrate(flow_field(model, shape, probes), y0, u_start, u_end, tolerance, tolerance,
+        solution = integrate(flow_field(model, shape, probes), y0, v_start, v_end, tolerance, tolerance,
                              progress=lambda fraction, m=xb.shape[0]: progress.advance(fraction * m))
         x_end = solution.y[:, :d].reshape(-1, *shape)
         log_p.append(process.prior_log_prob(x_end) + solution.y[:, d])
         evaluations.append(solution.evaluations)
     progress.finish()
     return FlowEstimate(log_p=torch.cat(log_p) * BITS_PER_NAT, divergence="exact" if d <= exact_dims else "hutchinson",
-                        evaluations=torch.cat(evaluations), span=(u_start, u_end))
+                        evaluations=torch.cat(evaluations), span=(v_start, v_end))
