@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -103,3 +105,77 @@ class EnumerationOracle(nn.Module):
 
 TINY = ["--T", "20", "--width", "32", "--depth", "1", "--bumps", "4", "--batch-size", "64",
         "--eval-every", "20", "--eval-examples", "32", "--checkpoint-every", "10"]
+
+
+class Perturbed(nn.Module):
+    """Another network's outputs plus constants (dz_mu, dz_Sigma): with a Gaussian oracle inside, the
+    kernels stay affine in x_t with variances that do not depend on it, but no longer reverse any
+    forward chain exactly, so the importance weights vary between trajectories."""
+
+    def __init__(self, inner, dz_mu: float, dz_sigma: float):
+        super().__init__()
+        self.inner = inner
+        self.shift = torch.tensor([dz_mu, dz_sigma], dtype=torch.float64)
+        self.dummy = nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+    def forward(self, x, t, s):
+        out = self.inner(x, t, s)
+        return out + self.shift.reshape(1, 2, *([1] * (out.dim() - 2)))
+
+
+def linear_gaussian_log_marginal(model, x0):
+    """log p(x_0) (nats, per example) of a model whose kernels p(x_{t-1}|x_t) have means affine in x_t,
+    dimension by dimension, and variances that do not depend on x_t: p(x_T) = N(0, I) carried back
+    through x_{t-1} = a_t x_t + b_t + sqrt(v_t) z stays Gaussian, N(m, s) with m <- a m + b, s <- a^2 s + v."""
+    process, table = model.process, model.process.table()
+    d = x0.shape[1]
+    m, s = torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)
+    probe = torch.stack([torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)])
+    with torch.no_grad():
+        for t in range(model.T, 0, -1):
+            kernel = model.kernel(probe, torch.full((2,), t, dtype=torch.long), table)
+            b0, a = kernel.mean[0], kernel.mean[1] - kernel.mean[0]
+            m, s = a * m + b0, a * a * s + torch.exp(kernel.log_var[0])
+    return torch.distributions.Normal(m, s.sqrt()).log_prob(x0).sum(1)
+
+
+def enumerated_log_marginal(model, x0):
+    """log p(x_0) (nats, per example) of a binomial-diffusion model over few bits, exactly: the
+    distribution over all 2^d states carried from p(x_T) back through every reverse kernel."""
+    import itertools
+
+    process, table = model.process, model.process.table()
+    d = x0.shape[1]
+    states = torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)), dtype=torch.float64)  # (S, d)
+    log_p = process.prior_log_prob(states)  # (S,)
+    with torch.no_grad():
+        for t in range(model.T, 0, -1):
+            kernel = model.kernel(states, torch.full((len(states),), t, dtype=torch.long), table)
+            # log p(x_{t-1} = s' | x_t = s) for every pair: (S, S')
+            logit = kernel.logit[:, None, :]
+            trans = (states[None] * torch.nn.functional.logsigmoid(logit)
+                     + (1 - states[None]) * torch.nn.functional.logsigmoid(-logit)).sum(-1)
+            log_p = torch.logsumexp(log_p[:, None] + trans, dim=0)
+    index = (x0 * 2 ** torch.arange(d - 1, -1, -1, dtype=torch.float64)).sum(1).long()
+    return log_p[index]
+
+
+def paired_se(diff):
+    return float(diff.std() / math.sqrt(diff.numel()))
+
+
+def check_approach(log_w, truth, K):
+    """L_j (nested, same draws) rises with j, L_1 agrees with K's estimator in expectation, and L_k
+    closes most of the gap without passing the exact log p(x_0) beyond its noise (all in nats)."""
+    from thermodiff.evaluation.importance import blocked_bound, nested_sizes
+
+    L = {j: blocked_bound(log_w, j) for j in nested_sizes(log_w.shape[1])}
+    sizes = sorted(L)
+    for a, b in zip(sizes, sizes[1:]):
+        assert float((L[b] - L[a]).mean()) > -3 * paired_se(L[b] - L[a]), (a, b)
+    k = sizes[-1]
+    assert float((L[k] - L[1]).mean()) > 5 * paired_se(L[k] - L[1])
+    assert abs(float((L[1] - K).mean())) < 4 * paired_se(L[1] - K), (float(L[1].mean()), float(K.mean()))
+    gap_1, gap_k = truth - L[1], truth - L[k]
+    assert float(gap_k.mean()) > -3 * paired_se(gap_k), "L_k above the exact log-likelihood"
+    assert float(gap_k.mean()) < 0.25 * float(gap_1.mean()), (float(gap_1.mean()), float(gap_k.mean()))

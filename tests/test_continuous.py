@@ -9,11 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import TINY
+from helpers import TINY, check_approach, linear_gaussian_log_marginal
 from thermodiff.cli import main
 from thermodiff.equations import continuous as c
 from thermodiff.errors import ConfigError
 from thermodiff.evaluation.estimate import estimate_bound
+from thermodiff.evaluation.importance import trajectory_log_weights
 from thermodiff.gamma import GammaSchedule
 from thermodiff.model import DiffusionModel
 from thermodiff.processes import DiffusionConfig, make_process
@@ -147,6 +148,18 @@ def test_bad_settings_get_one_clear_message():
         make_process(DiffusionConfig(T=30)).discretized(10)
 
 
+def test_the_importance_weighted_bound_of_an_N_step_chain_rises_to_its_exact_log_likelihood():
+    """The chain of 8 steps from the optimal x_hat is linear-Gaussian, so its own p(x_0) is known
+    exactly: L_k over its trajectories climbs from its K towards it and never passes it."""
+    model, m, v = _gaussian_model()
+    chain = model.with_steps(8)
+    x = m + v.sqrt() * torch.randn(300, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    truth = linear_gaussian_log_marginal(chain, x)
+    K = estimate_bound(chain, x, torch.Generator().manual_seed(3), trajectories=4, t_samples=0).K * math.log(2)
+    assert float((truth - K).mean()) > 1.0  # eight steps leave a real gap to close
+    check_approach(trajectory_log_weights(chain, x, 64, seed=2), truth, K)
+
+
 @pytest.fixture(scope="module")
 def continuous_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("continuous")
@@ -166,6 +179,11 @@ def test_continuous_runs_evaluate_sample_condition_and_resume(continuous_run, ca
     assert record["estimator"] == "stratified-uniform-time(16)" and np.isfinite(record["K"])
     assert main(["evaluate", run, "--json", "--steps", "10", "--t-samples", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 10
+    assert main(["evaluate", run, "--json", "--steps", "10", "--importance-samples", "4", "--max-examples", "20"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["importance_samples"] == 4 and record["K_iw"] >= record["K"] - 5 * record["stderr"]
+    assert main(["evaluate", run, "--importance-samples", "4"]) == 2
+    assert "--steps N" in capsys.readouterr().err
     assert main(["sample", run, "--n", "7", "--steps", "5", "--out", str(root / "s.npy")]) == 0
     assert np.load(root / "s.npy").shape == (7, 2)
     np.save(root / "obs.npy", np.array([[1.0, np.nan]]))

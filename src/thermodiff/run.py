@@ -13,7 +13,7 @@ as the command line does (one DataError that says what is wrong).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,10 +22,11 @@ import torch
 
 from .conditioning import PosteriorConfig, denoising, inpainting, sample_posterior
 from .data import Dataset, Splits, check_examples, known_density, make_splits
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .evaluation.baselines import parzen_baseline
 from .evaluation.config import EvalConfig
 from .evaluation.evaluate import Evaluation, evaluate
+from .evaluation.work import Progress, Share
 from .model import DiffusionModel
 from .presets import PRESETS, RunConfig
 from .record import RunRecord
@@ -93,17 +94,27 @@ class Run(RunRecord):
     # -- the bound ------------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray | None = None, config: EvalConfig | None = None,
                  device: torch.device | str | None = None, log_density: Callable | None = None,
-                 reference: dict | None = None, parzen: bool = False, steps: int | None = None) -> Evaluation:
+                 reference: dict | None = None, parzen: bool = False, steps: int | None = None,
+                 progress: Progress | None = None, ctx: DistContext | None = None, **settings: Any) -> Evaluation:
         """The bound on ``x`` (data coordinates; default: the held-out split, compared with the
         true density where a built-in knows it), with this kind's baselines. ``steps``: for a
-        continuous-time run, the bound of its ``steps``-step chain instead of the continuous one."""
+        continuous-time run, the bound of its ``steps``-step chain instead of the continuous one.
+
+        ``settings`` change fields of ``config`` (default: this kind's ``EvalConfig``), e.g.
+        ``importance_samples=64`` (the importance-weighted bound K_iw) or ``ode=True`` (the
+        probability-flow ODE's log-density, of a different model); both run on a chain of steps,
+        so a continuous-time run needs ``steps``. Under torchrun (``ctx``) the examples of those
+        are split across the processes, and every process returns the same evaluation, equal to
+        one process's with the same seed. ``progress`` hears of long work."""
         if x is None:
             x = self.heldout()
             log_density, reference = known_density(self.config.data.source)
         x = self.check_examples(x, "the data")
-        config = config or self.eval_config()
-        model = self._model(device) if steps is None else self._model(device).with_steps(steps)
-        result = evaluate(model, x, self.coordinates, config, log_density=log_density)
+        config = with_settings(config or self.eval_config(), settings)
+        share = None if ctx is None else Share(ctx.rank, ctx.world_size, lambda v, sizes: distributed.gather_rows(v, sizes, ctx))
+        model = self._model(ctx.device if ctx else device)
+        model = model if steps is None else model.with_steps(steps)
+        result = evaluate(model, x, self.coordinates, config, log_density=log_density, share=share, progress=progress)
         extra: dict[str, Any] = {"reference": reference} if reference else {}
         if self.coordinates.discrete:
             extra.update(self.image_baselines(x, config.eval_seed))
@@ -146,3 +157,12 @@ class Run(RunRecord):
         if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)
             samples = self.coordinates.floor(samples)
         return samples.reshape(config.n_samples, *shape)
+
+
+def with_settings(config: EvalConfig, settings: dict[str, Any]) -> EvalConfig:
+    """``config`` with some fields changed by name; an unknown name is a ConfigError that lists the valid ones."""
+    valid = [f.name for f in fields(EvalConfig)]
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown evaluation settings {unknown}; valid: {', '.join(valid)}")
+    return replace(config, **settings)

@@ -19,6 +19,7 @@ examples:
   thermodiff train swissroll --out runs/sr
   thermodiff train mydata.npy --out runs/mine --steps 20000 --seed 0
   thermodiff evaluate runs/mine --json
+  thermodiff evaluate runs/mine --importance-samples 64 --json
   thermodiff sample runs/mine --n 5000 --out samples.npy
   thermodiff plot runs/sr --out fig.png
   thermodiff inpaint runs/mine --data obs.npy --mask mask.npy --n-samples 16 --out filled.npy
@@ -89,3 +90,26 @@ class ProgressBar(TrainCallbacks):
     def on_end(self, outcome: Outcome) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class EvaluationProgress:
+    """A tqdm bar (stderr) for each long part of an evaluation, with the time left."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def start(self, what: str, total: float, unit: str) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit=unit, unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+
+    def advance(self, amount: float) -> None:
+        if self.bar is not None:  # fractions of the ODE's span may sum a rounding error past the total
+            self.bar.update(min(amount, self.bar.total - self.bar.n))
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

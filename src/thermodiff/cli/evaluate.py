@@ -14,20 +14,25 @@ from ..errors import ConfigError
 from ..evaluation.config import EvalConfig
 from ..evaluation.report import describe
 from ..run import Run
-from .common import add_device, add_npz_key, device_of, output_path
+from ..training import distributed
+from .common import EvaluationProgress, add_device, add_npz_key, device_of, output_path
 from .options import add_config_arguments, given
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="estimate the bound K on held-out or other data",
                        description="Estimate the lower bound K on log-likelihood without bias, with its standard error. "
-                                   "The estimator's defaults depend on the kind of data: each option lists its own.")
+                                   "The estimator's defaults depend on the kind of data: each option lists its own. "
+                                   "--importance-samples k adds the tighter importance-weighted bound K_iw; --ode adds "
+                                   "the probability-flow ODE's log-density, which is that of a different model. Under "
+                                   "torchrun those split the examples across the processes (same numbers as one process).")
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--data", default=None, help="score this file (or built-in) instead of the run's held-out split, in the run's normalization")
     add_npz_key(p)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--per-example", type=Path, default=None, metavar="FILE.npy",
-                   help="also write one bound per example (bits, data coordinates: their mean is K_data)")
+                   help="also write one bound per example (bits, data coordinates: their mean is K_data; with "
+                        "--importance-samples, the importance-weighted bound, whose mean is K_iw_data)")
     p.add_argument("--max-examples", type=int, default=None, help="score at most this many examples")
     p.add_argument("--parzen", action="store_true",
                    help="images: also a Parzen-window estimate (the paper's Table 2 baseline; bandwidth fitted on training "
@@ -58,12 +63,20 @@ def run(args: argparse.Namespace) -> int:
     config = run_.eval_config(given(EvalConfig, args))
     x, density, reference = evaluation_data(run_, args)
     x = run_.check_examples(x, args.data or "the held-out split")[: args.max_examples]
-    evaluation = run_.evaluate(x, config, device_of(args), log_density=density, reference=reference, parzen=args.parzen,
-                               steps=args.steps)
+    device_of(args)  # a bad --device is a ConfigError before any work
+    ctx = distributed.init(args.device)
+    try:
+        evaluation = run_.evaluate(x, config, log_density=density, reference=reference, parzen=args.parzen,
+                                   steps=args.steps, progress=EvaluationProgress(ctx.is_main), ctx=ctx)
+    finally:
+        distributed.shutdown(ctx)
+    if not ctx.is_main:
+        return 0
     record = {**evaluation.summary(), "data": args.data or "heldout"}
     if args.steps is not None:
         record["steps"] = args.steps
     if per_example is not None:
-        np.save(per_example, evaluation.per_example_data())
+        np.save(per_example, evaluation.per_example_data() if evaluation.importance is None
+                else evaluation.per_example_iw_data())
     print(json.dumps(record) if args.json else "\n".join(describe(record)))
     return 0

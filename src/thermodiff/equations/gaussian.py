@@ -86,3 +86,17 @@ def entropy_bounds(table: ScheduleTable) -> tuple[Tensor, Tensor]:
 def unit_gaussian_bits_per_dim() -> float:
     """-(1/2)(1 + ln 2 pi) / ln 2: L_null per dimension for unit-variance data (paper: -2.047)."""
     return -0.5 * (1.0 + LOG_2PI) / math.log(2.0)
+
+
+# -- the probability-flow ODE ---------------------------------------------------------------------
+
+
+def probability_flow_drift(x: Tensor, x0_hat: Tensor, logsnr: Tensor) -> Tensor:
+    """The probability-flow ODE of variance-preserving diffusion (Song et al. 2021, eq. 13) in the
+    clock v = -lambda, lambda = log(abar / (1 - abar)) the log signal-to-noise ratio:
+        dx/dv = -(sqrt(abar) x0_hat - abar x) / 2,   abar = sigmoid(lambda).
+    From dx/du = -beta(u)/2 (x + score) with Tweedie's score -(x - sqrt(abar) x0_hat)/(1 - abar)
+    and dlambda/du = -beta(u)/(1 - abar). In this clock the drift is as smooth as x0_hat, whatever
+    the schedule (no jumps in beta between steps); ``logsnr`` is gathered per example."""
+    abar = torch.sigmoid(logsnr)
+    return -0.5 * (torch.sqrt(abar) * x0_hat - abar * x)

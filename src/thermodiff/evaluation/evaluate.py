@@ -15,9 +15,14 @@ import torch
 
 from ..bound import BITS_PER_NAT
 from ..data import Coordinates
+from ..errors import ConfigError
 from ..model import DiffusionModel
+from ..processes.base import DiscreteProcess
 from .config import EvalConfig
 from .estimate import BoundEstimate, estimate_bound
+from .flow import FlowEstimate, ode_log_density
+from .importance import ImportanceEstimate, trajectory_log_weights
+from .work import NoProgress, Progress, Share
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,16 @@ class Evaluation:
     dims: int = 1  # numbers per example
     levels: int | None = None  # discrete data (dequantized): also report bits per dimension of the discrete data
     extra: dict[str, Any] = field(default_factory=dict)  # baselines and context, reported as they are
+    importance: ImportanceEstimate | None = None  # the importance-weighted bound, if asked for
+    ode: FlowEstimate | None = None  # the probability-flow ODE's log-density, if asked for
 
     def per_example_data(self) -> np.ndarray:
         """Per-example bounds in bits, in the data's own coordinates (their mean is K_data)."""
         return self.estimate.K.cpu().numpy() + self.log2_jacobian
+
+    def per_example_iw_data(self) -> np.ndarray:
+        """Per-example importance-weighted bounds L_k in bits, data coordinates (their mean is K_iw_data)."""
+        return self.importance.bound().cpu().numpy() + self.log2_jacobian
 
     def summary(self) -> dict[str, Any]:
         """The printed record: K and its companions (units: ``units``), then ``extra``."""
@@ -43,6 +54,18 @@ class Evaluation:
             out.update(bits_per_dim(self.estimate, self.log2_jacobian, self.dims))
         if self.true_log2 is not None:
             out.update(gap_keys(self.estimate, self.true_log2, self.log2_jacobian))
+        if self.importance is not None:
+            out.update(importance_keys(self.importance, self.estimate, self.log2_jacobian, per))
+            if self.levels is not None:
+                out.update(per_dimension("bits_per_dim_iw", self.per_example_iw_data(), self.dims))
+            if self.true_log2 is not None:
+                out.update(paired("gap_iw", self.true_log2 - self.importance.bound().cpu().numpy(), 1))
+        if self.ode is not None:
+            out.update(ode_keys(self.ode, self.log2_jacobian, per))
+            if self.levels is not None:
+                out.update(per_dimension("bits_per_dim_ode", self.ode.log_p.cpu().numpy() + self.log2_jacobian, self.dims))
+            if self.true_log2 is not None:
+                out.update(paired("gap_ode", self.true_log2 - self.ode.log_p.cpu().numpy(), 1))
         return {**out, **self.extra}
 
     def with_extra(self, **extra: Any) -> "Evaluation":
@@ -78,6 +101,51 @@ def gap_keys(e: BoundEstimate, true_log2: np.ndarray, log2_jacobian: float) -> d
     }
 
 
+def paired(name: str, diff: np.ndarray, per: int) -> dict[str, float]:
+    """The mean of per-example differences and its standard error (paired: the spread of log p
+    over examples cancels, so small differences between estimates show)."""
+    se = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else float("nan")
+    return {name: float(diff.mean()) / per, f"{name}_stderr": se / per}
+
+
+def per_dimension(name: str, log2_data: np.ndarray, dims: int) -> dict[str, float]:
+    """-log2 density / D of dequantized discrete data: an upper bound on their code length per dimension."""
+    se = float(log2_data.std(ddof=1) / math.sqrt(log2_data.size)) if log2_data.size > 1 else float("nan")
+    return {name: -float(log2_data.mean()) / dims, f"{name}_stderr": se / dims}
+
+
+def degenerate(ess: np.ndarray, k: int) -> bool:
+    """Weights are degenerate when in half the examples or more one trajectory carries nearly all the
+    weight: median effective sample size below 2 (1.5 for k = 2). L_k is then still a lower bound in
+    expectation, but far from converged: how far it is below log p(x) cannot be read off it."""
+    return k >= 2 and float(np.median(ess)) < min(2.0, 1.0 + (k - 1) / 2)
+
+
+def importance_keys(iw: ImportanceEstimate, K: BoundEstimate, log2_jacobian: float, per: int) -> dict[str, Any]:
+    """K_iw (same units and coordinates as K), K_iw_data, stderr, k, the effective sample size per
+    example (mean, smallest, median), the degeneracy flag, the nested L_j, and K_iw - K paired."""
+    L = iw.bound().cpu().numpy()
+    ess = iw.ess().cpu().numpy()
+    nested = {j: v.cpu().numpy() for j, v in iw.nested().items()}
+    se = (lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) / per if v.size > 1 else float("nan"))
+    return {"K_iw": float(L.mean()) / per, "K_iw_data": (float(L.mean()) + log2_jacobian) / per, "K_iw_stderr": se(L),
+            "importance_samples": iw.k, "ess_mean": float(ess.mean()), "ess_min": float(ess.min()),
+            "ess_median": float(np.median(ess)), "iw_degenerate": degenerate(ess, iw.k),
+            "K_iw_nested": {str(j): float(v.mean()) / per for j, v in nested.items()},
+            "K_iw_nested_stderr": {str(j): se(v) for j, v in nested.items()},
+            **paired("K_iw_minus_K", L - K.K.cpu().numpy(), per)}
+
+
+def ode_keys(flow: FlowEstimate, log2_jacobian: float, per: int) -> dict[str, Any]:
+    """log_p_ode (same units and coordinates as K, but of the ODE's model), its data-coordinate value,
+    its standard error over examples (with Hutchinson's noise, if used), and how it was computed."""
+    v = flow.log_p.cpu().numpy()
+    se = float(v.std(ddof=1) / math.sqrt(v.size)) / per if v.size > 1 else float("nan")
+    return {"log_p_ode": float(v.mean()) / per, "log_p_ode_data": (float(v.mean()) + log2_jacobian) / per,
+            "log_p_ode_stderr": se, "ode_divergence": flow.divergence,
+            "ode_evaluations": float(flow.evaluations.double().mean())}
+
+
 def evaluate(
     model: DiffusionModel,
     x: np.ndarray,
@@ -85,10 +153,20 @@ def evaluate(
     config: EvalConfig,
     log_density: Callable[[np.ndarray], np.ndarray] | None = None,
     uniform_steps: bool = False,
+    share: Share | None = None,
+    progress: Progress | None = None,
 ) -> Evaluation:
     """Estimate K for each example of ``x`` (data coordinates); compare with ``log_density`` if given.
     Discrete data are dequantized by U[0, 1) noise drawn from the evaluation's seed.
-    ``uniform_steps``: see ``estimate_bound`` (the draws then pair up across models)."""
+    ``uniform_steps``: see ``estimate_bound`` (the draws then pair up across models).
+    With ``config.importance_samples`` or ``config.ode``, also those, on this process's ``share`` of
+    the examples (gathered back: every process returns the whole evaluation). K itself is computed
+    by every process on every example with the generator it has always used, so its numbers stay."""
+    if (config.ode or config.importance_samples is not None) and not isinstance(model.process, DiscreteProcess):
+        raise ConfigError("the importance-weighted bound and the ODE follow trajectories over a chain of steps: for a "
+                          "continuous-time run, give the number of steps (--steps N; Run.evaluate(steps=N))")
+    if config.ode:
+        model.process.flow_span(model.process.table())  # a process without an ODE says so before any work
     device = next(model.parameters()).device
     x = coordinates.dequantize(x, np.random.default_rng(config.eval_seed))
     normalization = coordinates.normalization
@@ -104,5 +182,24 @@ def evaluate(
     shape = tuple(x.shape[1:])
     jac = normalization.log2_jacobian(shape)
     true = None if log_density is None else log_density(x) * BITS_PER_NAT - jac
-    return Evaluation(estimate=estimate, log2_jacobian=jac, true_log2=true, pixels=shape[-2] * shape[-1] if len(shape) == 3 else None,
-                      dims=int(np.prod(shape)), levels=coordinates.levels)
+    result = Evaluation(estimate=estimate, log2_jacobian=jac, true_log2=true,
+                        pixels=shape[-2] * shape[-1] if len(shape) == 3 else None, dims=int(np.prod(shape)),
+                        levels=coordinates.levels)
+    return beyond_one_trajectory(result, model, w, config, det, share or Share(), progress or NoProgress())
+
+
+def beyond_one_trajectory(result: Evaluation, model: DiffusionModel, w: torch.Tensor, config: EvalConfig, det: float,
+                          share: Share, progress: Progress) -> Evaluation:
+    """``result`` with the importance-weighted bound and the ODE's log-density where ``config`` asks
+    for them, each computed on this process's share of the examples ``w`` (model coordinates)."""
+    n, local = w.shape[0], share.local(w.shape[0])
+    if config.importance_samples is not None:
+        log_w = trajectory_log_weights(model, w[local], config.importance_samples, config.eval_seed,
+                                       first_index=local.start, progress=progress)
+        result = replace(result, importance=ImportanceEstimate(log_w=share.all(log_w, n), offset=det))
+    if config.ode:
+        flow = ode_log_density(model, w[local], config.eval_seed, config.ode_tolerance, config.ode_exact_dims,
+                               first_index=local.start, progress=progress)
+        both = share.all(torch.stack([flow.log_p, flow.evaluations.double()], dim=1), n)
+        result = replace(result, ode=replace(flow, log_p=both[:, 0] + det, evaluations=both[:, 1].long()))
+    return result

@@ -24,10 +24,54 @@ def describe(record: dict[str, Any]) -> list[str]:
     if "gaussian_bits_per_dim" in record:
         lines.append(f"full-covariance Gaussian on the same images    = {record['gaussian_bits_per_dim']:.4f} bits/dim "
                      f"(the diffusion model is {record['gaussian_bits_per_dim'] - record['bits_per_dim']:+.4f} better)")
+    lines += describe_importance(record) + describe_ode(record)
     reference = record.get("reference") or {}
     if "paper_K" in reference:
         lines.append(f"paper's K for reference: {reference['paper_K']} {u} ({reference.get('note', '')})")
     if "paper_K_minus_L_null_per_pixel" in reference:
         lines.append(f"paper's K - L_null for reference: {reference['paper_K_minus_L_null_per_pixel']} bits/pixel "
                      f"({reference.get('note', '')})")
+    return lines
+
+
+def describe_importance(record: dict[str, Any]) -> list[str]:
+    """The importance-weighted bound, its effective sample size, the nested estimates; a warning
+    instead of confidence when the weights are degenerate."""
+    if "K_iw" not in record:
+        return []
+    u, k = record["units"], record["importance_samples"]
+    nested = ", ".join(f"{j}: {v:.4f}" for j, v in record["K_iw_nested"].items())
+    lines = [
+        f"K_iw (importance-weighted, k = {k} trajectories) = {record['K_iw']:.4f} +- {record['K_iw_stderr']:.4f} {u}"
+        f" (K_iw - K = {record['K_iw_minus_K']:+.4f} +- {record['K_iw_minus_K_stderr']:.4f})",
+        f"K_iw in the data's own coordinates            = {record['K_iw_data']:.4f} {u}",
+        f"effective sample size per example: mean {record['ess_mean']:.1f}, median {record['ess_median']:.1f}, "
+        f"smallest {record['ess_min']:.2f} of {k}",
+        f"K_iw for k = {nested}",
+    ]
+    if "gap_iw" in record:
+        lines.append(f"gap (truth - K_iw)                           = {record['gap_iw']:.4f} +- {record['gap_iw_stderr']:.4f} {u}")
+    if "bits_per_dim_iw" in record:
+        lines.append(f"bits per dimension, importance-weighted        = {record['bits_per_dim_iw']:.4f} +- "
+                     f"{record['bits_per_dim_iw_stderr']:.4f} (lower is better)")
+    if record["iw_degenerate"]:
+        lines.append("WARNING: the importance weights are degenerate (in half the examples one trajectory carries "
+                     "nearly all the weight): K_iw is still a lower bound in expectation, but far from converged; "
+                     "how far below log p(x) it lies is unknown")
+    return lines
+
+
+def describe_ode(record: dict[str, Any]) -> list[str]:
+    """The probability-flow ODE's log-density, labelled as the density of a different model."""
+    if "log_p_ode" not in record:
+        return []
+    u = record["units"]
+    lines = [f"log p_ODE = {record['log_p_ode']:.4f} +- {record['log_p_ode_stderr']:.4f} {u} (data coordinates "
+             f"{record['log_p_ode_data']:.4f}; divergence {record['ode_divergence']}, "
+             f"{record['ode_evaluations']:.0f} evaluations per example)",
+             "  the exact density of the probability-flow ODE: a different, deterministic model sharing this model's "
+             "score; not a bound on this model"]
+    if "bits_per_dim_ode" in record:
+        lines.append(f"  bits per dimension of the ODE's model         = {record['bits_per_dim_ode']:.4f} +- "
+                     f"{record['bits_per_dim_ode_stderr']:.4f}")
     return lines

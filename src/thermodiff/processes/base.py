@@ -8,8 +8,9 @@ kernel, and the three kinds of terms of the bound (assembled in ``thermodiff.bou
                continuous-time limit's integrand at drawn times (``posterior_kl``)
   prior        KL(q(x_T | x_0) || p(x_T))  (``prior_kl``)
 all per example, in nats. ``DiscreteProcess`` adds what a chain of T steps needs (sampling,
-conditioning, entropies); a continuous-time process gives a discrete one for any number of
-steps (``discretized``). A new process is one module in ``equations/`` for its math, one
+conditioning, entropies, and the densities of whole trajectories from which the importance
+weights p(x_{0:T}) / q(x_{1:T} | x_0) are built); a continuous-time process gives a discrete one
+for any number of steps (``discretized``). A new process is one module in ``equations/`` for its math, one
 subclass here in ``processes/``, and one row in ``processes.PROCESSES``.
 """
 
@@ -201,6 +202,48 @@ class DiscreteProcess(DiffusionProcess):
     def cv_reference(self, table: ScheduleTable) -> Tensor:
         """(T,) starting control-variate coefficients a_t, t = 1..T, before training refines them."""
 
+    # -- whole trajectories: the densities behind w = p(x_{0:T}) / q(x_{1:T} | x_0) -------------
+    @abc.abstractmethod
+    def forward_step(self, x_prev: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
+        """A draw of x_t from the forward kernel q(x_t | x_{t-1}), float64; ``noise`` is drawn by
+        ``noise_like`` (so one source of randomness serves both q_sample and this)."""
+
+    @abc.abstractmethod
+    def forward_log_prob(self, xt: Tensor, x_prev: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+        """log q(x_t | x_{t-1}) per example, in nats."""
+
+    @abc.abstractmethod
+    def reverse_log_prob(self, x_prev: Tensor, kernel: Any) -> Tensor:
+        """log p(x_{t-1} | x_t) per example, in nats, for a kernel from ``reverse`` (at t = 1 the
+        decoder p(x_0 | x_1))."""
+
+    @abc.abstractmethod
+    def prior_log_prob(self, xT: Tensor) -> Tensor:
+        """log p(x_T) per example, in nats."""
+
+    # -- the probability-flow ODE (processes with continuous states and a score) ----------------
+    # The flow runs in a clock v of the process's choosing, increasing from the data to the noise.
+    def flow_span(self, table: ScheduleTable) -> tuple[float, float]:
+        """(v_start, v_end): the flow carries the data at the first step's noise level v_start to the
+        prior p(x_T) at v_end. Processes with no probability-flow ODE raise the ConfigError that
+        says so (callers check through this method first)."""
+        raise ConfigError(f"{type(self).__name__} has no probability-flow ODE (it needs continuous states and a "
+                          "score); --ode applies to Gaussian diffusion only")
+
+    def flow_times(self, table: ScheduleTable) -> Tensor:
+        """(T+1,) the clock time v_t of each step (between steps, predictions are interpolated in v)."""
+        raise ConfigError(f"{type(self).__name__} has no probability-flow ODE")
+
+    def data_prediction(self, kernel: Any, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+        """x0_hat(x_t, t), the kernel's prediction of the data (float64), from which the flow's score comes."""
+        raise ConfigError(f"{type(self).__name__} does not predict the data from its kernel")
+
+    def flow_drift(self, x: Tensor, x0_hat: Tensor, v: Tensor, table: ScheduleTable) -> Tensor:
+        """dx/dv of the probability-flow ODE at clock times v ((B,) float64), with the score built
+        from the data prediction x0_hat(x, v)."""
+        raise ConfigError(f"{type(self).__name__} has no probability-flow ODE")
+
+    # -- sampling, the null model and entropies -------------------------------------------------
     @abc.abstractmethod
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
         """x_T ~ p(x_T), float64."""

@@ -124,6 +124,20 @@ class BinomialDiffusion(DiscreteProcess):
         logit_q = torch.log(rate.clamp(min=1e-300)) - torch.log((1 - rate).clamp(min=1e-300))
         return _sum(b.bernoulli_kl(logit_q, torch.full_like(x0, math.log(self.pi / (1 - self.pi)))))
 
+    # -- whole trajectories ------------------------------------------------------------------
+    def forward_step(self, x_prev: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
+        return (noise < b.q_step_rate(x_prev, at(table.beta, t, x_prev), self.pi)).to(x_prev.dtype)
+
+    def forward_log_prob(self, xt: Tensor, x_prev: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+        log_one, log_zero = b.log_rates(b.q_step_rate(x_prev, at(table.beta, t, x_prev), self.pi))
+        return _sum(xt * log_one + (1 - xt) * log_zero)
+
+    def reverse_log_prob(self, x_prev: Tensor, kernel: ReverseBernoulli) -> Tensor:
+        return _sum(b.bernoulli_log_prob(x_prev, kernel.logit))
+
+    def prior_log_prob(self, xT: Tensor) -> Tensor:
+        return self.log_null(xT)  # p(x_T) = Bernoulli(pi) per bit is also the null model
+
     # -- entropies -------------------------------------------------------------------------
     def _h_given_x0(self, x0: Tensor, alpha_bar: Tensor) -> Tensor:
         return _sum(b.binary_entropy(b.q_marginal_rate(x0, alpha_bar, self.pi)))

@@ -6,8 +6,8 @@ import torch
 from torch import Tensor
 
 from ..equations import gaussian as g
-from ..equations.reverse import Parameterization, ReverseGaussian, reverse_gaussian
-from ..equations.shapes import sum_per_example
+from ..equations.reverse import Parameterization, ReverseGaussian, predicted_x0, reverse_gaussian
+from ..equations.shapes import per_example, sum_per_example
 from ..schedule import Schedule, ScheduleTable
 from .gaussian_noise import GaussianNoise
 from .base import DiffusionConfig, DiscreteProcess
@@ -88,6 +88,37 @@ class GaussianDiffusion(GaussianNoise, DiscreteProcess):
         h_prior = g.normal_entropy(torch.zeros((), dtype=x0.dtype, device=x0.device))
         return (h_T - h_1 - h_prior) * d * torch.ones(x0.shape[0], dtype=x0.dtype, device=x0.device)
 
+    def forward_step(self, x_prev: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
+        sqrt_alpha, sqrt_beta = table.memo("forward_step_scales", _forward_step_scales)
+        return g.at(sqrt_alpha, t, x_prev) * x_prev + g.at(sqrt_beta, t, x_prev) * noise
+
+    def forward_log_prob(self, xt: Tensor, x_prev: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+        sqrt_alpha, _ = table.memo("forward_step_scales", _forward_step_scales)
+        log_beta = table.memo("log_beta", lambda tb: torch.log(tb.beta))
+        return sum_per_example(g.normal_log_prob(xt, g.at(sqrt_alpha, t, x_prev) * x_prev, g.at(log_beta, t, x_prev)))
+
+    def reverse_log_prob(self, x_prev: Tensor, kernel: ReverseGaussian) -> Tensor:
+        return sum_per_example(g.normal_log_prob(x_prev, kernel.mean, kernel.log_var))
+
+    def prior_log_prob(self, xT: Tensor) -> Tensor:
+        return self.log_null(xT)  # p(x_T) = N(0, I) is also the null model
+
+    def flow_times(self, table: ScheduleTable) -> Tensor:
+        """v_t = -lambda_t, minus the log-SNR of each step (+inf where alpha_bar_t = 0)."""
+        return -table.logsnr
+
+    def flow_span(self, table: ScheduleTable) -> tuple[float, float]:
+        """From step 1 (noise variance beta_1, as Song et al. start at a small eps) to step T, or to
+        T - 1 where alpha_bar_T = 0 (the paper's schedule: an infinite log-SNR has no clock time)."""
+        v = self.flow_times(table)
+        return float(v[1]), float(v[-1] if torch.isfinite(v[-1]) else v[-2])
+
+    def data_prediction(self, kernel: ReverseGaussian, xt: Tensor, t: Tensor, table: ScheduleTable) -> Tensor:
+        return predicted_x0(kernel, xt, t, table)
+
+    def flow_drift(self, x: Tensor, x0_hat: Tensor, v: Tensor, table: ScheduleTable) -> Tensor:
+        return g.probability_flow_drift(x, x0_hat, per_example(-v, x))
+
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
         return torch.randn(shape, generator=generator, device=device, dtype=torch.float64)
 
@@ -112,6 +143,11 @@ def _log_posterior_variance(table: ScheduleTable) -> Tensor:
 def _q_sample_scales(table: ScheduleTable) -> tuple[Tensor, Tensor]:
     """sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t): x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps."""
     return table.alpha_bar.sqrt(), (1.0 - table.alpha_bar).sqrt()
+
+
+def _forward_step_scales(table: ScheduleTable) -> tuple[Tensor, Tensor]:
+    """sqrt(1 - beta_t) and sqrt(beta_t): x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps."""
+    return table.alpha.sqrt(), table.beta.sqrt()
 
 
 def _prior_kl_terms(table: ScheduleTable) -> tuple[Tensor, Tensor]:

@@ -63,6 +63,18 @@ def all_gather_cat(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def gather_rows(x: torch.Tensor, sizes: list[int], ctx: DistContext) -> torch.Tensor:
+    """Every process's rows of ``x`` in rank order, when process p holds ``sizes[p]`` rows (the
+    parts may differ in size: each is padded to the largest for the collective, then trimmed)."""
+    if not ctx.distributed:
+        return x
+    padded = x.new_zeros((max(sizes), *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in range(ctx.world_size)]
+    dist.all_gather(parts, padded.contiguous())
+    return torch.cat([part[:size] for part, size in zip(parts, sizes)])
+
+
 def max_over_processes(value: float, ctx: DistContext) -> float:
     if not ctx.distributed:
         return value
