@@ -63,12 +63,13 @@ def all_gather_cat(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def max_over_processes(value: float, ctx: DistContext) -> float:
+def max_over_processes(values: list[float], ctx: DistContext) -> list[float]:
+    """Each value's maximum over the processes (one collective for all of them)."""
     if not ctx.distributed:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t.item())
+    return t.tolist()
 
 
 def barrier(ctx: DistContext) -> None:
