@@ -29,7 +29,7 @@ class DiffusionModel(nn.Module):
             with torch.no_grad():
                 self.steps = StepStatistics(process.cv_reference(process.table()))
         else:
-            self.steps = UniformTimes()
+            self.steps = UniformTimes(process.control_reference)
 
     @property
     def T(self) -> int:

@@ -21,12 +21,13 @@ import torch
 from torch import Tensor
 
 from ..equations import continuous as c
-from ..equations.gaussian import normal_entropy, normal_log_prob
+from ..equations.gaussian import normal_entropy
 from ..equations.reverse import Parameterization
-from ..equations.shapes import per_example, sum_per_example
+from ..equations.shapes import per_example
 from ..errors import ConfigError
 from ..gamma import GammaSchedule, GammaTable
 from ..schedule import Schedule
+from .gaussian_noise import GaussianNoise
 from .base import DiffusionConfig, DiffusionProcess, DiscreteProcess, ProcessKind
 from .gaussian import GaussianDiffusion
 
@@ -40,7 +41,7 @@ class ContinuousKernel:
     slope: Tensor
 
 
-class ContinuousDiffusion(DiffusionProcess):
+class ContinuousDiffusion(GaussianNoise, DiffusionProcess):
     """q(z_t | x) = N(alpha_t x, sigma_t^2 I) for t in [0, 1]; p(z_1) = N(0, I)."""
 
     out_channels = 1
@@ -79,17 +80,11 @@ class ContinuousDiffusion(DiffusionProcess):
         gamma, _ = table.at(t)
         return c.q_sample(x0, per_example(gamma, x0), noise)
 
-    def noise_like(self, x0: Tensor, generator: torch.Generator | None) -> Tensor:
-        return torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-
-    def antithetic(self, noise: Tensor) -> Tensor:
-        return -noise
-
-    def noise_feature(self, noise: Tensor) -> Tensor:
-        return sum_per_example(noise**2 - 1.0)
-
-    def noise_feature_variance(self, x0: Tensor) -> float:
-        return 2.0 * x0[0].numel()
+    def control_reference(self, t: Tensor) -> Tensor:
+        """a(t) = gamma'(t) alpha_t^4 / 2, the coefficient of sum(eps^2) in L_infinity's integrand for
+        unit-variance Gaussian data (where x - x_hat = sigma^2 x - alpha sigma eps)."""
+        gamma, slope = self.schedule.gamma_and_slope(t)
+        return 0.5 * slope * torch.sigmoid(-gamma) ** 2
 
     # -- the model and the bound -----------------------------------------------------------------
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: GammaTable) -> ContinuousKernel:
@@ -126,7 +121,3 @@ class ContinuousDiffusion(DiffusionProcess):
         per_dim = (normal_entropy(torch.nn.functional.logsigmoid(gamma_1)) - normal_entropy(torch.nn.functional.logsigmoid(gamma_0))
                    - normal_entropy(torch.zeros_like(gamma_0)))
         return (per_dim * x0[0].numel()).expand(x0.shape[0])
-
-    def log_null(self, x0: Tensor) -> Tensor:
-        zero = torch.zeros_like(x0)
-        return sum_per_example(normal_log_prob(x0, zero, zero))
