@@ -3,16 +3,15 @@
 A ``.npy`` file is memory-mapped, so its array may be larger than memory; 8-bit images stay 8-bit
 until a batch or a chunk of them is read (1 byte a value instead of float64's 8). ``Examples``
 holds row indices into such an array; the held-out split, the training split and the validation
-split are all ``Examples`` of the one array. Reading a memory-mapped file makes its pages
-resident in this process: they are the kernel's page cache, which the system takes back when it
-needs the memory, but they count in the process's resident size, so a pass over the whole file
-lets go of them as it goes (``release``).
+split are all ``Examples`` of the one array. Rows of a memory-mapped file are read with ``pread``
+(``FileRows``), not through the mapping: a page fault maps the pages around the faulting one too,
+so random rows read through the mapping would make most of a big file resident in this process.
 """
 
 from __future__ import annotations
 
 import hashlib
-import mmap
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -28,14 +27,36 @@ def chunk_rows(example_shape: tuple[int, ...], itemsize: int = 8) -> int:
     return max(1, CHUNK_BYTES // (itemsize * max(1, int(np.prod(example_shape)))))
 
 
-def release(x: np.ndarray) -> None:
-    """Let go of the pages of a memory-mapped array that this process has read (they stay in the
-    page cache); nothing for arrays in memory."""
-    while x is not None and not isinstance(x, np.memmap):
-        x = x.base if isinstance(x, np.ndarray) else None
-    handle = getattr(x, "_mmap", None)
-    if handle is not None and hasattr(handle, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-        handle.madvise(mmap.MADV_DONTNEED)
+@dataclass(frozen=True)
+class FileRows:
+    """Where the rows of a memory-mapped array lie in its file."""
+
+    path: str
+    offset: int  # bytes of the file before row 0
+    row_bytes: int
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "FileRows | None":
+        """Where ``x``'s rows are, if it is a C-contiguous view of a memory-mapped file (else None)."""
+        root = x
+        while isinstance(root.base, np.ndarray):  # views of a memmap are memmaps too: find the mapping's own
+            root = root.base
+        if not isinstance(root, np.memmap) or root.filename is None or not x.flags.c_contiguous:
+            return None
+        start = x.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        return cls(str(root.filename), int(root.offset) + start, x.itemsize * int(np.prod(x.shape[1:])))
+
+    def read(self, rows: np.ndarray, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Rows ``rows`` (in that order) as an array (len(rows), *shape) of ``dtype``."""
+        out = np.empty((rows.size, *shape), dtype)
+        flat = out.reshape(rows.size, -1).view(np.uint8)
+        consecutive = rows.size > 1 and bool((np.diff(rows) == 1).all())
+        reads = [(rows[0], flat.reshape(-1))] if consecutive else zip(rows.tolist(), flat)  # one read a run
+        with open(self.path, "rb", buffering=0) as handle:
+            for row, buffer in reads:
+                if os.preadv(handle.fileno(), [buffer], self.offset + int(row) * self.row_bytes) != buffer.size:
+                    raise DataError(f"{self.path} is shorter than its header says (row {row})")
+        return out
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,11 @@ class Examples:
     def __getitem__(self, key) -> np.ndarray:
         """Rows read into memory as stored (an integer gives one example)."""
         rows = self.index[key]
-        return np.array(self.source[rows]) if np.ndim(rows) else np.array(self.source[int(rows)])
+        where = FileRows.of(self.source)
+        if where is None:
+            return np.array(self.source[rows]) if np.ndim(rows) else np.array(self.source[int(rows)])
+        out = where.read(np.atleast_1d(rows), self.source.shape[1:], self.source.dtype)
+        return out if np.ndim(rows) else out[0]
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         out = self[:]
@@ -81,7 +106,6 @@ class Examples:
         step = chunk_rows(self.shape[1:], np.dtype(dtype).itemsize)
         for start in range(0, len(self), step):
             yield self[start:start + step].astype(dtype, copy=False)
-            release(self.source)
 
     def mean(self) -> float:
         """The mean of every value."""

@@ -2,9 +2,9 @@
 
 Continuous data (float64 already, and small: vectors) are moved to the device once, in model
 coordinates. 8-bit images stay as they are stored (uint8, possibly a memory-mapped file larger
-than memory): each batch's rows are read, converted to float64 and normalized, on the CPU, and
-then moved; normalization is elementwise for images, so a batch is bit for bit what it would be
-had the whole set been converted first.
+than memory): each batch's rows are read (``Examples``), converted to float64 and normalized, on
+the CPU, and then moved; normalization is elementwise for images, so a batch is bit for bit what
+it would be had the whole set been converted first.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import torch
 from torch import Tensor
 
 from ..data import Coordinates, Examples
-from ..data.examples import release
-
-RELEASE_EVERY = 2**28  # bytes read from a memory-mapped file between releases of its pages
 
 
 class TrainingData:
@@ -27,7 +24,6 @@ class TrainingData:
         if examples.dtype != np.uint8:
             x = np.asarray(examples, dtype=np.float64)
             self.resident = torch.as_tensor(coordinates.to_model(x), dtype=torch.float64, device=device)
-        self._read = 0
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -37,9 +33,5 @@ class TrainingData:
         if self.resident is not None:
             return self.resident[idx]
         rows = self.examples[idx.cpu().numpy()]
-        self._read += rows.nbytes
-        if self._read > RELEASE_EVERY:
-            release(self.examples.source)
-            self._read = 0
         x = self.coordinates.to_model(rows.astype(np.float64))
         return torch.as_tensor(x, dtype=torch.float64).to(self.device)
