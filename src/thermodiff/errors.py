@@ -21,3 +21,7 @@ class ConfigError(ThermodiffError, ValueError):
 
 class CheckpointError(ThermodiffError, RuntimeError):
     """A checkpoint or run directory that cannot be read or used."""
+
+
+class ThermodiffWarning(UserWarning):
+    """Something the user should know that does not stop the work (the command line prints it as one line)."""

@@ -104,23 +104,42 @@ def draw_restoration(rows: list[tuple[str, np.ndarray]], peak: float, title: str
     plt.close(fig)
 
 
-def draw_entropy(lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
-    """Eq. 24's bounds on H_q(X_{t-1}|X_t) per dimension, with the learned reverse kernel's entropy."""
-    t = np.arange(1, lower.size + 1)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def band_position(lower: np.ndarray, upper: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Where the learned entropy sits in eq. 24's band: 0 at the lower bound, 1 at the upper (NaN
+    where the band is undefined or has no width)."""
+    width = upper - lower
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(np.isfinite(lower) & (width > 0), (model - lower) / width, np.nan)
+
+
+def draw_entropy(t: np.ndarray, lower: np.ndarray, upper: np.ndarray, model: np.ndarray, path: Path) -> None:
+    """Eq. 24's bounds on H_q(X_{t-1}|X_t) per dimension with the learned reverse kernel's entropy
+    (top), and where the learned entropy sits inside the band, 0 to 1 (bottom): with many steps the
+    band is far narrower than the line that draws it, so the top panel alone would hide it."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     finite = np.isfinite(lower)
-    ax.fill_between(t[finite], lower[finite], upper[finite], color="0.85", label="eq. 24 bounds on H_q(X_{t-1}|X_t)")
-    ax.plot(t, upper, color="0.4", lw=1)
-    ax.plot(t[finite], lower[finite], color="0.4", lw=1)
-    ax.plot(t, model, color="C3", lw=1.5, label="entropy of the learned p(x_{t-1}|x_t)")
-    ax.set_xscale("log")
-    ax.set_xlabel("step t")
-    ax.set_ylabel("nats per dimension")
-    ax.legend(loc="lower right")
-    ax.set_title("Bounds on entropy production per reverse step")
+    top.fill_between(t[finite], lower[finite], upper[finite], color="0.75", label="eq. 24 bounds on H_q(X_{t-1}|X_t)")
+    top.plot(t, model, color="C3", lw=1.2, label="entropy of the learned p(x_{t-1}|x_t)")
+    top.set_ylabel("nats per dimension")
+    top.legend(loc="lower right")
+    top.set_title("Bounds on entropy production per reverse step")
+    position = band_position(lower, upper, model)
+    bottom.axhspan(0.0, 1.0, color="0.9", label="inside the band")
+    bottom.plot(t, position, color="C3", marker="o", ms=2.5, lw=1)
+    bottom.set_ylim(min(-0.1, float(np.nanmin(position, initial=0.0)) - 0.05),
+                    max(1.1, float(np.nanmax(position, initial=1.0)) + 0.05))
+    bottom.set_ylabel("position in the band\n(0: lower bound, 1: upper)")
+    bottom.set_xlabel("step t")
+    bottom.set_xscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def entropy_steps(T: int, count: int = 64) -> list[int]:
+    """About ``count`` steps of 1..T, evenly spaced in log t (the figure's x axis): a figure needs
+    no more, and each costs a pass of the network over the examples."""
+    return sorted({int(round(v)) for v in np.geomspace(1, T, count)})
 
 
 def _steps(T: int) -> list[int]:
@@ -163,21 +182,23 @@ def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0, steps: int
     gen = torch.Generator(device=device).manual_seed(seed)
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)
     lower, upper = model.process.entropy_bounds(model.process.table(), x0)
-    draw_entropy(lower.detach().cpu().numpy(), upper.detach().cpu().numpy(),
-                 reverse_entropy(model, x0, gen).numpy(), path)
+    t = entropy_steps(model.T)
+    rows = np.asarray(t) - 1
+    draw_entropy(np.asarray(t), lower.detach().cpu().numpy()[rows], upper.detach().cpu().numpy()[rows],
+                 reverse_entropy(model, x0, gen, t).numpy(), path)
 
 
 def figure_restoration(run: Run, path: Path, kind: str, n: int = 8, seed: int = 0) -> str:
     """Held-out images, corrupted (denoise: noise at SNR 1; inpaint: the central square hidden) and
     restored by one posterior sample each (default method); returns a line with the PSNR."""
     from .conditioning import PosteriorConfig
-    from .restoration import psnr, restore, snr1_noise_std
+    from .restoration import psnr, restore
 
     if not run.is_images:
         raise DataError(f"the {kind} figure is drawn for image runs")
     rng = np.random.default_rng(seed)
     clean = run.heldout()[:n]
-    noise = snr1_noise_std(run.load_splits().train) if kind == "denoise" else None
+    noise = run.data_std() if kind == "denoise" else None  # SNR 1: as strong as the training pixels' spread
     result = restore(run, clean, kind, PosteriorConfig(n_samples=1), rng, noise)
     peak = float(run.levels - 1) if run.levels else float(clean.max())
     draw_restoration([("true", clean), ("noisy" if kind == "denoise" else "masked", result.corrupted),

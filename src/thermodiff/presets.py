@@ -148,6 +148,31 @@ def configure(dataset: Dataset, train_x: np.ndarray, given: dict[str, dict[str, 
     )
 
 
+def describe_data(kind: DataKind, shape: tuple[int, ...], levels: int | None, dataset: Dataset | None = None) -> str:
+    """One line that says how the examples were read (``thermodiff train`` prints it first), with
+    the flag that reads them otherwise where the reading was a guess."""
+    if len(shape) == 3:
+        layout = f"{'grey' if shape[0] == 1 else 'RGB'} images {shape[1]}x{shape[2]}"
+    else:
+        layout = f"vectors of {int(np.prod(shape))} values"
+    if kind in (DataKind.BINARY, DataKind.BINARY_IMAGES):
+        values = "0/1 values (binomial diffusion)"
+    elif levels is not None:
+        values = f"{levels} discrete levels (dequantized; scored in bits/dim too)"
+    else:
+        values = "continuous values"
+    if dataset is None:
+        return f"{layout}, {values}"
+    hint = ""
+    if dataset.stored is not None:
+        stored_shape, dtype = dataset.stored
+        if len(shape) == 3 and len(stored_shape) in (3, 4) and levels is None:
+            hint = f" (from {dtype} {tuple(stored_shape)}; --kind vectors reads each example as {int(np.prod(shape))} numbers)"
+        if len(shape) == 3 and levels is None and np.dtype(dtype).kind in "iu":
+            hint = f" (integers stored as {dtype}: --levels N says they are N discrete levels, e.g. 65536 for 16 bits)"
+    return f"data {dataset.name}: {dataset.x.shape[0]} examples read as {layout}, {values}{hint}"
+
+
 def kind_values(section: str, name: str) -> dict[DataKind, Any]:
     """The kinds whose preset differs from the vectors' default for field ``name`` of ``section``."""
     base = getattr(getattr(VECTORS, section), name)

@@ -7,12 +7,15 @@
     clean = run.denoise(noisy, noise_std=0.5)
 
 The run directory (see ``record.py``): config.json, heldout.npy, checkpoint.safetensors,
-metrics.jsonl, evaluation.json, and for discrete data baseline.npz. Every method checks its input
-as the command line does (one DataError that says what is wrong).
+metrics.jsonl, evaluation.json, and for discrete data baseline.npz; it needs nothing else, from
+any working directory. Every method checks its input as the command line does (one DataError
+that says what is wrong). ``train`` holds the run's lock (one training process at a time) and
+stops cleanly on SIGTERM and SIGINT.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -53,25 +56,30 @@ class Run(RunRecord):
     def train(self, ctx: DistContext | None = None, callbacks: TrainCallbacks | None = None,
               time_limit_minutes: float | None = None, splits: Splits | None = None) -> tuple[Outcome, Evaluation | None]:
         """Train up to ``config.train.steps`` (or the time limit), resuming from the checkpoint, then
-        (main process, unless interrupted) evaluate on the held-out split and write evaluation.json."""
+        (main process, unless interrupted) evaluate on the held-out split and write evaluation.json.
+        The main process holds the run's lock throughout (CheckpointError if another process trains it)."""
         ctx = ctx or distributed.init()
-        outcome = train(self.training_job(splits), ctx, callbacks, time_limit_minutes)
-        if not ctx.is_main or outcome.stopped_by == "interrupt":
-            return outcome, None
+        with self.lock() if ctx.is_main else nullcontext():
+            outcome = train(self.training_job(splits), ctx, callbacks, time_limit_minutes)
+            if not ctx.is_main or outcome.stopped_by == "interrupt":
+                return outcome, None
+            return outcome, self._final_evaluation(outcome, ctx)
+
+    def _final_evaluation(self, outcome: Outcome, ctx: DistContext) -> Evaluation:
         evaluation = self.evaluate(device=ctx.device)
         context: dict[str, Any] = {"step": outcome.step}
         if outcome.selected is not None:
             context.update(weights_from_step=outcome.selected.step, validation_K=outcome.selected.validation_K)
         evaluation = evaluation.with_extra(**context)
         self.write_evaluation(evaluation.summary())
-        return outcome, evaluation
+        return evaluation
 
     def training_job(self, splits: Splits | None = None) -> TrainingJob:
         """What the training loop needs of this run (``splits``: its examples, loaded again if not given)."""
         splits = splits or self.load_splits()
         return TrainingJob(config=self.config.train, build_model=self.build_model, coordinates=self.coordinates,
                            train=splits.train, heldout=splits.heldout, validation_seed=self.config.data.data_seed + 1,
-                           checkpoint_path=self.checkpoint_path, metrics_path=self.metrics_path)
+                           checkpoint_path=self.checkpoint_path, metrics_path=self.metrics_path, run=self.data.digest)
 
     def eval_config(self, given: dict[str, Any] | None = None) -> EvalConfig:
         """The bound estimator's settings: this kind's preset, then ``given``."""

@@ -63,13 +63,16 @@ def drift(model: DiffusionModel, points: Tensor, t: int) -> Tensor:
 
 
 @torch.no_grad()
-def reverse_entropy(model: DiffusionModel, x0: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Mean per-element entropy of p(x_{t-1} | x_t) over x_t ~ q(x_t | x_0), for t = 1..T (nats)."""
+def reverse_entropy(model: DiffusionModel, x0: Tensor, generator: torch.Generator | None,
+                    steps: list[int] | None = None) -> Tensor:
+    """Mean per-element entropy of p(x_{t-1} | x_t) over x_t ~ q(x_t | x_0), for t in ``steps``
+    (default: every t = 1..T), in nats."""
     process = model.process
     table = process.table()
-    out = torch.empty(model.T, dtype=torch.float64)
-    for t in range(1, model.T + 1):
+    steps = list(range(1, model.T + 1)) if steps is None else steps
+    out = torch.empty(len(steps), dtype=torch.float64)
+    for i, t in enumerate(steps):
         tt = torch.full((x0.shape[0],), t, device=x0.device, dtype=torch.long)
         xt = process.q_sample(x0, tt, process.noise_like(x0, generator), table)
-        out[t - 1] = process.kernel_entropy(model.kernel(xt, tt, table)).mean().cpu()
+        out[i] = process.kernel_entropy(model.kernel(xt, tt, table)).mean().cpu()
     return out

@@ -42,8 +42,11 @@ class ScheduleKind(str, Enum):
     CONSTANT = "constant"  # continuous time only: the talk's constant rate (gamma.py)
 
 
-# The largest beta a learned schedule may reach; beta = 1 has an infinite logit.
+# The range a learned beta is kept in, at initialization and throughout training: beta = 1 has an
+# infinite logit and erases x_{t-1} entirely; beta = 0 makes a step's posterior variance 0.
 _BETA_CAP = 1.0 - 1e-6
+_BETA_FLOOR = 1e-9
+_THETA_RANGE = (math.log(_BETA_FLOOR / (1.0 - _BETA_FLOOR)), math.log(_BETA_CAP / (1.0 - _BETA_CAP)))
 
 
 def paper_betas(T: int, beta_1: float) -> Tensor:
@@ -192,7 +195,9 @@ class Schedule(nn.Module):
 
     def table(self) -> ScheduleTable:
         if self.learned:  # recomputed at every call: it carries the gradient to theta
-            return table_from_betas(torch.cat([self.beta_1, torch.sigmoid(self.theta)]))
+            # theta is clamped (not beta), so that beta stays inside (0, 1) however far training
+            # pushes theta, while the gradient still reaches a theta that sits on the bound
+            return table_from_betas(torch.cat([self.beta_1, torch.sigmoid(self.theta.clamp(*_THETA_RANGE))]))
         key = (self.betas.device, self.betas._version)  # moved or loaded: rebuild
         if self._cache is None or self._cache[0] != key:
             self._cache = (key, table_from_betas(self.betas))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
-from ..errors import ThermodiffError
+from ..errors import ThermodiffError, ThermodiffWarning
 from . import demo, evaluate, plot, posterior, sample, train
 from .common import EPILOG
 
@@ -34,10 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except ThermodiffError as err:
-        if os.environ.get("THERMODIFF_DEBUG"):
-            raise
-        print(f"thermodiff {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ThermodiffWarning)
+        warnings.showwarning = _one_line(args.command, warnings.showwarning)
+        try:
+            return COMMANDS[args.command](args)
+        except ThermodiffError as err:
+            if os.environ.get("THERMODIFF_DEBUG"):
+                raise
+            print(f"thermodiff {args.command}: error: {err}", file=sys.stderr)
+            return 2
+
+
+def _one_line(command: str, show):
+    """Print a ThermodiffWarning as one line, as errors are; other warnings as Python does."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ThermodiffWarning):
+            print(f"thermodiff {command}: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -59,8 +58,14 @@ def output_path(path: Path, suffix: str, option: str) -> Path:
         raise ConfigError(f"{option} {path}: the folder {parent} does not exist")
     if path.is_dir():
         raise ConfigError(f"{option} {path} is a folder; give a file name")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"{option} {path}: not writable")
+    try:  # open it as the write will (os.access says yes to root, even where nothing can be created)
+        existed = path.exists()
+        with open(path, "ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as err:
+        raise ConfigError(f"{option} {path}: cannot write it ({err.strerror or err})") from None
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ from ..data import DataConfig, known_density, load_dataset, load_file
 from ..data.builtin import resolve
 from ..errors import ConfigError
 from ..evaluation.config import EvalConfig
-from ..evaluation.report import describe
+from ..evaluation.report import describe, strict_json
 from ..run import Run
 from ..training import distributed
 from .common import EvaluationProgress, add_device, add_npz_key, device_of, output_path
@@ -51,7 +50,8 @@ def evaluation_data(run_: Run, args: argparse.Namespace):
     if resolve(args.data) is not None:
         dataset = load_dataset(DataConfig(source=args.data, data_seed=run_.config.data.data_seed + 1))
         return dataset.x, dataset.log_density, dataset.reference
-    (x, _), density, reference = load_file(args.data, args.npz_key, run_.config.data.image_size), None, {}
+    data = run_.config.data
+    (x, _), density, reference = load_file(args.data, args.npz_key, data.image_size, data.kind, data.levels), None, {}
     return x, density, reference
 
 
@@ -78,5 +78,5 @@ def run(args: argparse.Namespace) -> int:
     if per_example is not None:
         np.save(per_example, evaluation.per_example_data() if evaluation.importance is None
                 else evaluation.per_example_iw_data())
-    print(json.dumps(record) if args.json else "\n".join(describe(record)))
+    print(strict_json(record) if args.json else "\n".join(describe(record)))
     return 0

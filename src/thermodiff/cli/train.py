@@ -1,8 +1,18 @@
-"""thermodiff train: create a run (or continue one with --resume) and train it."""
+"""thermodiff train: create a run (or continue one with --resume) and train it.
+
+The first line says how the data were read (vectors, binary, images, levels). A new run that
+fails before its first checkpoint is removed, so that it can simply be started again. SIGTERM
+and SIGINT stop training after the current step with a checkpoint, say how to resume, and exit
+with 128 + the signal's number (143, 130).
+"""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
+import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,19 +22,20 @@ from ..errors import ConfigError
 from ..evaluation.evaluate import Evaluation
 from ..evaluation.report import describe
 from ..networks import MLPConfig, ModelConfig, MultiScaleConfig, UNetConfig
-from ..presets import RunConfig, configure
+from ..presets import RunConfig, configure, describe_data, infer_kind
 from ..processes import DiffusionConfig
+from ..rundir import check_new_directory, locate
 from ..run import Run
 from ..training import distributed
-from ..training.config import TrainConfig
+from ..training.config import RESUMABLE, TrainConfig
 from ..training.loop import Outcome
+from ..training.signals import StopSignals, name as signal_name
 from .common import EPILOG, ProgressBar, add_device, add_npz_key
 from .options import add_config_arguments, flag, given
 
 # section name -> its dataclass, as ``presets.configure`` takes them
 SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConfig, "mlp": MLPConfig,
             "multiscale": MultiScaleConfig, "unet": UNetConfig, "train": TrainConfig}
-RESUMABLE = {"steps", "eval_every", "eval_examples", "checkpoint_every"}  # may change when a run continues
 
 
 def add_parser(sub) -> None:
@@ -39,7 +50,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, type=Path, help="run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
-                   help="stop cleanly after this many minutes of training (checkpoint and held-out evaluation kept)")
+                   help="stop cleanly after this many minutes of training (checkpoint and held-out evaluation kept); "
+                        "SIGTERM or Ctrl-C stop after the current step with a checkpoint, and --resume continues")
     add_device(p)
     add_npz_key(p)
     add_config_arguments(p, DataConfig, "data", "data", skip=("npz_key",))
@@ -61,9 +73,7 @@ def _current(config: RunConfig, section: str) -> Any:
 
 def resumed_config(run: Run, args: argparse.Namespace) -> RunConfig:
     """The run's settings, with the loop settings that may change; any other setting given again
-    must have the value the run already has."""
-    if args.data != run.config.data.source and Path(args.data).resolve() != Path(run.config.data.source).resolve():
-        raise ConfigError(f"{args.out} was trained on {run.config.data.source!r}, not {args.data!r}")
+    must have the value the run already has (the data are checked by their fingerprint: ``prepare``)."""
     changed = []
     for section, values in given_sections(args).items():
         current = _current(run.config, section)
@@ -75,41 +85,76 @@ def resumed_config(run: Run, args: argparse.Namespace) -> RunConfig:
     return replace(run.config, train=replace(run.config.train, **resumable))
 
 
-def prepare(args: argparse.Namespace) -> tuple[Run, Splits]:
-    """Main process: the run to train and its examples (loaded and split once)."""
+def check_args(args: argparse.Namespace) -> None:
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise ConfigError(f"--time-limit must be a positive number of minutes, got {args.time_limit:g}")
+
+
+def prepare(args: argparse.Namespace, stack: ExitStack | None = None,
+            ctx: distributed.DistContext | None = None) -> tuple[Run, Splits]:
+    """Main process: the run to train (created unless --resume) and its examples, loaded and split
+    once. ``stack``: holds the run's lock until it closes (``Run.train`` takes it in any case)."""
+    check_args(args)
     if args.resume:
         run = Run.open(args.out)
+        if stack is not None:
+            stack.enter_context(run.lock())
         run = run.with_config(resumed_config(run, args))
+        splits = run.load_splits(args.data)  # the same data by any path: their fingerprint decides
+        run = run.with_config(run.config, replace(run.data, source_path=locate(replace(run.config.data, source=args.data))[0]
+                                                  or run.data.source_path))
         run.save_config()
-        return run, run.load_splits()
-    if (args.out / "config.json").exists():
-        raise ConfigError(f"{args.out} already holds a run; pass --resume to continue it, or choose another --out")
+        print(f"resuming {run.path} at its checkpoint; {describe_data(run.kind, run.data_shape, run.levels)}", flush=True)
+        return run, splits
+    check_new_directory(args.out)
     data_config = DataConfig(source=args.data, **given(DataConfig, args))
     dataset = load_dataset(data_config)
     splits = make_splits(dataset.x, data_config)
     config = configure(dataset, splits.train, given_sections(args))
-    return Run.create(args.out, config, dataset, splits), splits
+    (ctx or distributed.DistContext(0, 1, None)).local_slice(config.train.batch_size)
+    print(describe_data(infer_kind(dataset, config.diffusion.process), dataset.shape, dataset.levels, dataset), flush=True)
+    run = Run.create(args.out, config, dataset, splits)
+    if stack is not None:
+        stack.enter_context(run.lock())
+    return run, splits
 
 
 def run(args: argparse.Namespace) -> int:
     ctx = distributed.init(args.device)
-    try:
-        run_, splits = prepare(args) if ctx.is_main else (None, None)
+    with ExitStack() as stack:
+        stack.callback(distributed.shutdown, ctx)
+        stack.enter_context(StopSignals())  # a signal while the data load stops training at its first step
+        run_, splits = prepare(args, stack, ctx) if ctx.is_main else (None, None)
         distributed.barrier(ctx)
         if not ctx.is_main:
             run_ = Run.open(args.out)
             run_ = run_.with_config(resumed_config(run_, args)) if args.resume else run_
-        outcome, evaluation = run_.train(ctx, ProgressBar(ctx.is_main), args.time_limit, splits)
+        try:
+            outcome, evaluation = run_.train(ctx, ProgressBar(ctx.is_main), args.time_limit, splits)
+        except BaseException:
+            if ctx.is_main and not args.resume and not run_.has_checkpoint():  # a failed start: nothing to keep
+                shutil.rmtree(run_.path, ignore_errors=True)
+            raise
         if ctx.is_main:
-            report(run_, outcome, evaluation)
-    finally:
-        distributed.shutdown(ctx)
-    return 0
+            report(run_, outcome, evaluation, args)
+    return exit_code(outcome)
 
 
-def report(run_: Run, outcome: Outcome, evaluation: Evaluation | None) -> None:
-    how = {"steps": "reached the step count", "time": "reached the time limit", "interrupt": "interrupted"}[outcome.stopped_by]
+def exit_code(outcome: Outcome) -> int:
+    """0, or for a run stopped by a signal 128 + its number (the shell's convention; Ctrl-C: 130)."""
+    if outcome.stopped_by != "interrupt":
+        return 0
+    return 128 + (outcome.signal or 2)
+
+
+def report(run_: Run, outcome: Outcome, evaluation: Evaluation | None, args: argparse.Namespace | None = None) -> None:
+    how = {"steps": "reached the step count", "time": "reached the time limit",
+           "interrupt": f"interrupted by {signal_name(outcome.signal)}"}[outcome.stopped_by]
     print(f"trained {run_.path}: {outcome.step} steps in {outcome.seconds / 60:.1f} min ({how}); checkpoint saved")
+    if outcome.stopped_by == "interrupt":
+        data = args.data if args is not None else run_.config.data.source
+        print(f"interrupted at step {outcome.step} of {run_.config.train.steps}; resume with: thermodiff train "
+              f"{shlex.quote(str(data))} --out {shlex.quote(str(run_.path))} --resume", file=sys.stderr)
     if evaluation is not None:
         print("held-out evaluation:")
         for line in describe(evaluation.summary()):

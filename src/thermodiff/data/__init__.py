@@ -1,13 +1,15 @@
 """Data: built-in generators and users' files, the held-out split, and the normalization.
 
-Data knows nothing of models. ``load_dataset`` gives float64 examples in the data's own
-coordinates and, for built-ins whose density is known, that log-density.
+Data knows nothing of models. ``load_dataset`` gives the examples in the data's own coordinates
+(float64; 8-bit images stay uint8, and a .npy file of them stays memory-mapped: examples.py) and,
+for built-ins whose density is known, that log-density. How an array is read is inferred from
+its rank and dtype and can be said instead (``DataConfig.kind``, ``DataConfig.levels``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,10 +19,18 @@ from ..config import coerce_enums, option
 from ..errors import ConfigError, DataError
 from .builtin import BUILTINS, resolve
 from .coordinates import Coordinates
+from .examples import Examples, fingerprint, is_binary, same_data, split, split_index
 from .files import check_examples, check_vectors, read_array
 from .images import as_images, load_image_folder
 from .normalize import Normalization, NormalizationKind, fit, fit_per_dimension
 from .standard import load_cifar10, load_mnist
+
+
+class Layout(str, Enum):
+    """How an array's examples are read: vectors (each example flattened) or images (N, C, H, W)."""
+
+    VECTORS = "vectors"
+    IMAGES = "images"
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,15 @@ class DataConfig:
     )
     data_dir: str | None = option(None, "folder holding the files of mnist or cifar10")
     image_size: int = option(32, "side in pixels that images read from a folder are cropped and resized to")
+    kind: Layout | None = option(None, "how to read the array: vectors (each example flattened) or images (N, H, W) "
+                                       "/ (N, C, H, W); default: rank 2 is vectors, rank 3 and 4 are images")
+    levels: int | None = option(None, "images: the values are integers 0..LEVELS-1, discrete data that are dequantized "
+                                      "and scored in bits/dim (default: 256 for uint8 data, otherwise continuous)")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
+        if self.levels is not None and self.levels < 2:
+            raise ConfigError(f"levels must be at least 2, got {self.levels}")
         if not 0.0 < self.heldout_fraction < 1.0:
             raise ConfigError(f"heldout_fraction must lie in (0, 1), got {self.heldout_fraction}")
         if self.image_size < 1:
@@ -56,6 +72,7 @@ class Dataset:
     log_density: Callable[[np.ndarray], np.ndarray] | None = None  # ln p(x) per example, if known
     reference: dict[str, Any] = field(default_factory=dict)
     levels: int | None = None  # discrete values 0..levels-1 (8-bit images: 256), dequantized for training
+    stored: tuple[tuple[int, ...], str] | None = None  # the array's shape and dtype as read, before its layout
 
     @property
     def is_images(self) -> bool:
@@ -87,53 +104,63 @@ def load_dataset(config: DataConfig) -> Dataset:
     if found is not None:
         builtin, params, n = found
         x = builtin.generate(n, np.random.default_rng(config.data_seed), **params)
-        if builtin.levels is not None:
-            x, _ = as_images(x, config.source, builtin.levels)
+        if config.levels is not None and config.levels != builtin.levels:
+            raise ConfigError(f"{config.source} has {builtin.levels or 'continuous'} levels; --levels cannot change that")
+        x, levels = read_layout(x, config.source, config.kind, builtin.levels)
         density, reference = known_density(config.source)
-        return Dataset(name=config.source, x=x, log_density=density, reference=reference, levels=builtin.levels)
+        return Dataset(name=config.source, x=x, log_density=density, reference=reference, levels=levels)
     if config.source in STANDARD:
         if config.data_dir is None:
             raise DataError(f"{config.source} is read from its standard files: give the folder with --data-dir DIR")
-        x, levels = as_images(STANDARD[config.source](config.data_dir, "train"), config.source)
+        x, levels = read_layout(STANDARD[config.source](config.data_dir, "train"), config.source, config.kind,
+                                config.levels)
         return Dataset(name=config.source, x=x, levels=levels)
-    x, levels = load_file(config.source, config.npz_key, config.image_size)
-    return Dataset(name=config.source, x=x, levels=levels)
+    x = read_source(config.source, config.npz_key, config.image_size)
+    stored = (tuple(x.shape), str(x.dtype))
+    x, levels = read_layout(x, config.source, config.kind, config.levels)
+    return Dataset(name=config.source, x=x, levels=levels, stored=stored)
 
 
-def load_file(path: str, npz_key: str | None = None, image_size: int = 32) -> tuple[np.ndarray, int | None]:
-    """A user's data, checked: (float64 array, levels). A folder of PNG/JPEG images, or a file:
-    (examples, dimensions) vectors, or images (N, H, W) / (N, C, H, W) (uint8: 8-bit, 256 levels)."""
+def resolve_path(source: str) -> str | None:
+    """The absolute path of a file or folder source (None for a built-in or a standard set)."""
+    if resolve(source) is not None or source in STANDARD or not Path(source).exists():
+        return None
+    return str(Path(source).resolve())
+
+
+def read_source(path: str, npz_key: str | None = None, image_size: int = 32) -> np.ndarray:
+    """The array of a folder of PNG/JPEG images or of a file (a .npy file memory-mapped), as stored."""
     if Path(path).is_dir():
-        return as_images(load_image_folder(path, image_size), path)
+        return load_image_folder(path, image_size)
     if "." not in path.rsplit("/", 1)[-1]:
         raise DataError(f"{path!r} is neither a built-in data set ({', '.join([*BUILTINS, *STANDARD])}), a folder "
                         "of images, nor a data file (.npy, .npz, .csv)")
-    x = read_array(path, npz_key)
-    if x.ndim in (3, 4):
-        return as_images(x, path)
+    return read_array(path, npz_key, mmap=True)
+
+
+def load_file(path: str, npz_key: str | None = None, image_size: int = 32, kind: Layout | None = None,
+              levels: int | None = None) -> tuple[np.ndarray, int | None]:
+    """A user's data, checked: (examples, levels). A folder of PNG/JPEG images, or a file:
+    (examples, dimensions) vectors, or images (N, H, W) / (N, C, H, W) (uint8: 8-bit, 256 levels);
+    ``kind`` and ``levels`` say how to read it instead of inferring it."""
+    return read_layout(read_source(path, npz_key, image_size), path, kind, levels)
+
+
+def read_layout(x: np.ndarray, name: str, kind: Layout | None, levels: int | None) -> tuple[np.ndarray, int | None]:
+    """(examples, levels): rank 2 and ``kind`` vectors give float64 vectors (flattened), rank 3-4 and
+    ``kind`` images give images (8-bit ones stay uint8)."""
+    kind = None if kind is None else Layout(kind)
+    if kind is Layout.IMAGES or (kind is None and x.ndim in (3, 4)):
+        if x.ndim == 2:
+            raise DataError(f"{name}: --kind images needs images of shape (N, H, W) or (N, C, H, W), got {x.shape}")
+        return as_images(x, name, levels, keep_bytes=True)
+    if levels is not None:
+        raise ConfigError(f"--levels applies to images; {name} is read as vectors")
     if x.ndim > 4:
-        raise DataError(f"{path}: expected shape (examples, dimensions), or images (N, H, W) or (N, C, H, W); got {x.shape}")
-    return check_vectors(x, path), None
-
-
-def is_binary(x: np.ndarray) -> bool:
-    """Every value is 0 or 1."""
-    return bool(np.isin(x, (0.0, 1.0)).all())
-
-
-def fingerprint(x: np.ndarray) -> str:
-    """A short content hash, to notice when a file changed under a run."""
-    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
-
-
-def split(x: np.ndarray, heldout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, heldout) by a seeded permutation; at least one example on each side."""
-    n = x.shape[0]
-    if n < 2:
-        raise DataError(f"need at least 2 examples to hold some out, got {n}")
-    n_held = min(max(1, int(round(n * heldout_fraction))), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    return x[order[n_held:]], x[order[:n_held]]
+        raise DataError(f"{name}: expected shape (examples, dimensions), or images (N, H, W) or (N, C, H, W); got {x.shape}")
+    if kind is Layout.VECTORS and x.ndim > 2:
+        x = np.asarray(x).reshape(x.shape[0], -1)
+    return check_vectors(np.asarray(x), name), None
 
 
 @dataclass(frozen=True)
@@ -141,18 +168,18 @@ class Splits:
     """The examples of a run, in the data's own coordinates: what training sees (it may set some of
     them aside to choose its weights) and what only evaluation sees."""
 
-    train: np.ndarray
-    heldout: np.ndarray
+    train: Examples
+    heldout: Examples
 
 
 def make_splits(x: np.ndarray, config: DataConfig) -> Splits:
-    """The held-out split, by a permutation seeded with ``data_seed``."""
-    train, heldout = split(x, config.heldout_fraction, config.data_seed)
+    """The held-out split, by a permutation seeded with ``data_seed`` (rows of ``x``, not copies)."""
+    train, heldout = split(Examples.of(x), config.heldout_fraction, config.data_seed)
     return Splits(train=train, heldout=heldout)
 
 
 __all__ = [
-    "BUILTINS", "Coordinates", "DataConfig", "check_examples", "DataError", "Dataset", "Normalization", "NormalizationKind", "Splits",
-    "fingerprint", "fit", "fit_per_dimension", "is_binary", "known_density", "load_dataset", "load_file",
-    "make_splits", "split",
+    "BUILTINS", "Coordinates", "DataConfig", "check_examples", "DataError", "Dataset", "Examples", "Layout",
+    "Normalization", "NormalizationKind", "Splits", "fingerprint", "fit", "fit_per_dimension", "is_binary",
+    "known_density", "load_dataset", "load_file", "make_splits", "resolve_path", "same_data", "split", "split_index",
 ]

@@ -44,15 +44,16 @@ def _load_csv(path: Path) -> np.ndarray:
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
 
 
-def read_array(path: str | Path, npz_key: str | None = None) -> np.ndarray:
-    """The array in ``path``, as stored (no pickles are ever loaded)."""
+def read_array(path: str | Path, npz_key: str | None = None, mmap: bool = False) -> np.ndarray:
+    """The array in ``path``, as stored (no pickles are ever loaded); ``mmap``: a .npy file is
+    memory-mapped (read when used, so it may be larger than memory)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"no such file: {path}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
         if suffix == ".npz":
             return _load_npz(path, npz_key)
         if suffix == ".csv":

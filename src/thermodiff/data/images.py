@@ -32,12 +32,14 @@ CHANNELS = (1, 3)
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
-def as_images(x: np.ndarray, name: str, levels: int | None = None) -> tuple[np.ndarray, int | None]:
+def as_images(x: np.ndarray, name: str, levels: int | None = None,
+              keep_bytes: bool = False) -> tuple[np.ndarray, int | None]:
     """(float64 (N, C, H, W), levels): x checked and brought to the one layout (see module doc).
 
     ``levels`` None: 256 for uint8, else real-valued (None). Given: x must hold integers in [0, levels).
+    ``keep_bytes``: uint8 data stay uint8 (a view of ``x``, memory-mapped if it is), checked a chunk at a time.
     """
-    x = np.asarray(x)
+    x = x if isinstance(x, np.ndarray) else np.asarray(x)  # a memory-mapped array stays mapped
     if x.dtype.kind not in "biuf":
         raise DataError(f"{name}: expected numbers, got an array of dtype {x.dtype}")
     if x.ndim == 3:
@@ -51,6 +53,11 @@ def as_images(x: np.ndarray, name: str, levels: int | None = None) -> tuple[np.n
         raise DataError(f"{name}: the images are empty (shape {x.shape})")
     if levels is None and x.dtype == np.uint8:
         levels = 256
+    if keep_bytes and x.dtype == np.uint8 and levels is not None and levels <= 256:
+        if levels < 256:
+            for start in range(0, x.shape[0], 2**16):
+                check_levels(x[start:start + 2**16], levels, name)
+        return x, levels
     out = x.astype(np.float64)
     if not np.isfinite(out).all():
         raise DataError(f"{name}: {int((~np.isfinite(out)).sum())} NaN or infinite values")
@@ -62,7 +69,7 @@ def as_images(x: np.ndarray, name: str, levels: int | None = None) -> tuple[np.n
 def check_levels(x: np.ndarray, levels: int, name: str) -> None:
     if levels < 2:
         raise DataError(f"{name}: levels must be at least 2, got {levels}")
-    if (x != np.round(x)).any() or x.min() < 0 or x.max() > levels - 1:
+    if (x.dtype.kind == "f" and (x != np.round(x)).any()) or x.min() < 0 or x.max() > levels - 1:
         raise DataError(f"{name}: with {levels} levels every value must be an integer in 0..{levels - 1}, "
                         f"got values in [{x.min():g}, {x.max():g}]")
 

@@ -76,8 +76,11 @@ class Normalization:
 
 def fit_per_dimension(x: np.ndarray) -> Normalization:
     """Per-dimension mean and standard deviation of the training examples x (N, d)."""
-    mean = x.mean(axis=0)
-    std = x.std(axis=0)
+    return per_dimension(x.mean(axis=0), x.std(axis=0))
+
+
+def per_dimension(mean: np.ndarray, std: np.ndarray) -> Normalization:
+    """z-scoring by this mean and standard deviation; refuses dimensions that are constant."""
     constant = np.flatnonzero(std.reshape(-1) <= 1e-12 * np.maximum(1.0, np.abs(mean).reshape(-1)))
     if constant.size:
         raise DataError(
@@ -90,10 +93,16 @@ def fit_per_dimension(x: np.ndarray) -> Normalization:
 def zca_whitening(z: np.ndarray, floor: float = 1e-9) -> np.ndarray:
     """W = U diag(lambda)^(-1/2) U^T for the covariance of z (N, d); refuses (near) singular data."""
     flat = z.reshape(z.shape[0], -1)
-    if flat.shape[0] <= flat.shape[1]:
-        raise DataError(f"whitening {flat.shape[1]} dimensions needs more than {flat.shape[1]} training examples; "
+    return zca_of_covariance(np.cov(flat, rowvar=False).reshape(flat.shape[1], flat.shape[1]), flat.shape[0], floor)
+
+
+def zca_of_covariance(cov: np.ndarray, n: int, floor: float = 1e-9) -> np.ndarray:
+    """W = U diag(lambda)^(-1/2) U^T for the (d, d) covariance ``cov`` of n examples."""
+    d = cov.shape[0]
+    if n <= d:
+        raise DataError(f"whitening {d} dimensions needs more than {d} training examples; "
                         "use --normalization zscore")
-    lam, u = np.linalg.eigh(np.cov(flat, rowvar=False).reshape(flat.shape[1], flat.shape[1]))
+    lam, u = np.linalg.eigh(cov)
     if lam.min() <= floor * lam.max():
         raise DataError("the data are (nearly) confined to a lower-dimensional subspace, so they have no density "
                         "in these coordinates; remove the redundant columns (or use --normalization zscore)")

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.examples import Examples
 from ..data.images import dequantize
+from ..data.moments import Moments
 
 LOG2 = math.log(2.0)
+BASELINE_EXAMPLES = 50_000  # the Gaussian baseline is fitted to at most this many training images (D = 3072: 16 D)
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,17 @@ def parzen_bandwidth(train: np.ndarray, rng: np.random.Generator, candidates: np
     return float(candidates[int(np.argmax(scores))])
 
 
-def image_baseline_fit(train: np.ndarray, levels: int, seed: int) -> GaussianFit:
-    """The full-covariance Gaussian of the training images, dequantized by U[0, 1) from ``seed + 1``."""
-    return GaussianFit.of(dequantize(train, levels, np.random.default_rng(seed + 1)))
+def image_baseline_fit(train: np.ndarray | Examples, levels: int, seed: int) -> GaussianFit:
+    """The full-covariance Gaussian of the training images (the first BASELINE_EXAMPLES of them),
+    dequantized by U[0, 1) from ``seed + 1``, read a chunk at a time."""
+    rng = np.random.default_rng(seed + 1)
+    examples = Examples.of(train)
+    moments = Moments(covariance=True)
+    for chunk in examples.subset(slice(0, BASELINE_EXAMPLES)).chunks():
+        moments.add(dequantize(chunk, levels, rng))
+    if moments.single is not None:
+        return GaussianFit.of(moments.single)
+    return GaussianFit(mean=moments.mean().reshape(-1), cov=moments.cov())
 
 
 def image_baselines(fit: GaussianFit, heldout: np.ndarray, levels: int, seed: int) -> dict[str, float]:

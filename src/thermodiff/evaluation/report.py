@@ -2,25 +2,61 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 
+def strict_json(record: Any, **kwargs: Any) -> str:
+    """JSON that strict parsers accept: a value that is not a finite number (NaN: see ``describe``) is null."""
+    return json.dumps(_finite(record), allow_nan=False, **kwargs)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def known(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _pm(value: float, stderr: Any) -> str:
+    """'value +- stderr', or the value alone where no standard error can be estimated (--json: null)."""
+    return f"{value:.4f} +- {stderr:.4f}" if known(stderr) else f"{value:.4f} +- (none: one example has no spread)"
+
+
+def _monte_carlo(record: dict[str, Any]) -> str:
+    if known(record["mc_stderr_per_example"]):
+        return f"Monte Carlo error per example ~{record['mc_stderr_per_example']:.3f} bits"
+    if record["trajectories"] == 2:
+        return ("Monte Carlo error per example not estimated: its 2 draws are one antithetic pair, whose spread is no "
+                "estimate of the noise (--trajectories 4 estimates it)")
+    return "Monte Carlo error per example not estimated: it needs at least 2 draws (--trajectories 4 estimates it)"
+
+
 def describe(record: dict[str, Any]) -> list[str]:
-    """Lines a person reads: the bound, its uncertainty, and the truth where it is known."""
+    """Lines a person reads: the bound, its uncertainty, and the truth where it is known. A value
+    that cannot be estimated (NaN; null in --json) says why."""
     u = record["units"]
     lines = [
-        f"K (lower bound on log-likelihood, z-scored data) = {record['K']:.4f} +- {record['stderr']:.4f} {u}",
+        f"K (lower bound on log-likelihood, z-scored data) = {_pm(record['K'], record['stderr'])} {u}",
         f"K in the data's own coordinates              = {record['K_data']:.4f} {u}",
         f"K - L_null                                   = {record['K_minus_L_null']:.4f} {u}",
         f"eq. 14 on the same draws (not a strict bound)  = {record['K_eq14']:.4f} {u}",
-        f"{record['n_examples']} examples, estimator {record['estimator']}, {record['trajectories']} draws each;"
-        f" Monte Carlo error per example ~{record['mc_stderr_per_example']:.3f} bits",
+        f"{record['n_examples']} examples, estimator {record['estimator']}, {record['trajectories']} draws each; "
+        + _monte_carlo(record),
     ]
     if "true_log_likelihood" in record:
         lines.append(f"true log-likelihood (z-scored)               = {record['true_log_likelihood']:.4f} {u}")
-        lines.append(f"gap (truth - K)                              = {record['gap']:.4f} +- {record['gap_stderr']:.4f} {u}")
+        lines.append(f"gap (truth - K)                              = {_pm(record['gap'], record['gap_stderr'])} {u}")
     if "bits_per_dim" in record:
-        lines.append(f"bits per dimension of the discrete data        = {record['bits_per_dim']:.4f} +- {record['bits_per_dim_stderr']:.4f} (lower is better)")
+        lines.append(f"bits per dimension of the discrete data        = {_pm(record['bits_per_dim'], record['bits_per_dim_stderr'])} (lower is better)")
     if "gaussian_bits_per_dim" in record:
         lines.append(f"full-covariance Gaussian on the same images    = {record['gaussian_bits_per_dim']:.4f} bits/dim "
                      f"(the diffusion model is {record['gaussian_bits_per_dim'] - record['bits_per_dim']:+.4f} better)")

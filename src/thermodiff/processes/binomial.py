@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.examples import is_binary
 from ..equations import binomial as b
 from ..equations.shapes import at, sum_per_example as _sum
 from ..errors import ConfigError, DataError
@@ -56,7 +57,7 @@ class BinomialDiffusion(DiscreteProcess):
 
     @classmethod
     def check_data(cls, x: np.ndarray, name: str) -> None:
-        if not np.isin(x, (0.0, 1.0)).all():
+        if not is_binary(x):
             raise DataError(f"{name}: binomial diffusion needs data whose values are all 0 or 1")
 
     @classmethod
@@ -64,7 +65,7 @@ class BinomialDiffusion(DiscreteProcess):
         """pi, where unset: the training data's mean activity (as in the paper's heartbeat run)."""
         if config.pi is not None:
             return config
-        return replace(config, pi=float(np.clip(train_x.mean(), 1e-3, 1 - 1e-3)))
+        return replace(config, pi=float(np.clip(float(train_x.mean()), 1e-3, 1 - 1e-3)))
 
     def table(self) -> ScheduleTable:
         return self.schedule.table()

@@ -2,24 +2,27 @@
 
 One file holds the model, its exponential moving average and the optimizer state (and, when
 training holds out a validation split, the moving average it kept and its reference scores); its
-metadata says what it is (a foreign or truncated file gives a CheckpointError, not a crash).
-A write goes to a temporary file that replaces the old one only once complete, so a crash
-mid-write leaves the previous checkpoint intact.
+metadata says what it is and which run wrote it (a foreign or truncated file gives a
+CheckpointError, not a crash). A write goes to a temporary file that replaces the old one only
+once complete (``disk.atomic_write``), and the checkpoint it replaces is kept as
+``checkpoint.prev.safetensors``: if the latest cannot be read, ``read_checkpoint`` falls back to
+it and says so (a ``ThermodiffWarning``).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
 
-from ..errors import CheckpointError
+from ..disk import atomic_write
+from ..errors import CheckpointError, ThermodiffWarning
 
 FORMAT = "thermodiff-checkpoint"
 VERSION = "1"
@@ -33,6 +36,7 @@ class Checkpoint:
     optimizer: dict[str, Any]
     ema_updates: int
     selected: "Selected | None" = None
+    run: str | None = None  # the digest of the run that wrote it (None: written before it was kept)
 
 
 @dataclass(frozen=True)
@@ -47,13 +51,13 @@ class Selected:
     best_step: int | None = None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def previous_path(path: Path) -> Path:
+    """Where the checkpoint before the latest is kept: checkpoint.prev.safetensors."""
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def checkpoint_exists(path: Path) -> bool:
+    return path.exists() or previous_path(path).exists()
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -79,24 +83,45 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 
 def save_checkpoint(path: Path, step: int, model: torch.nn.Module, ema: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, ema_updates: int, selected: Selected | None = None) -> None:
+                    optimizer: torch.optim.Optimizer, ema_updates: int, selected: Selected | None = None,
+                    run: str | None = None) -> None:
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v.detach().contiguous().cpu() for k, v in ema.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     metadata = {"format": FORMAT, "version": VERSION, "step": str(step),
                 "ema_updates": str(ema_updates), "optimizer": json.dumps(opt_meta)}
+    if run is not None:
+        metadata["run"] = run
     if selected is not None:
         tensors.update({f"selected.{k}": v.detach().contiguous().cpu() for k, v in selected.weights.items()})
         metadata.update({"selected_step": str(selected.step), "selected_validation_K": repr(selected.validation_K)})
         if selected.best is not None:
             tensors["validation.best"] = selected.best.detach().contiguous().cpu()
             metadata["validation_best_step"] = str(selected.best_step)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=metadata)
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    blob = save(tensors, metadata=metadata)  # bytes: safetensors' own save_file leaves a 0600 temporary
+    atomic_write(path, lambda tmp: tmp.write_bytes(blob), previous=previous_path(path))
+
+
+def read_checkpoint(path: Path, run: str | None = None) -> Checkpoint:
+    """The latest checkpoint at ``path``, or the one before it (with a warning) if the latest cannot
+    be read; ``run``: refuse a checkpoint that another run wrote (a different digest)."""
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as latest:
+        previous = previous_path(path)
+        if not previous.exists():
+            raise
+        try:
+            state = load_checkpoint(previous)
+        except CheckpointError:
+            raise CheckpointError(f"{latest}; the previous checkpoint {previous.name} cannot be read either") from None
+        warnings.warn(ThermodiffWarning(f"{latest}; using the previous checkpoint {previous.name} (step {state.step})"),
+                      stacklevel=2)
+    if run is not None and state.run is not None and state.run != run:
+        raise CheckpointError(f"{path} was written by another run (settings or data differ from "
+                              f"{path.parent / 'config.json'}); move it away or train into a new directory")
+    return state
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -104,8 +129,6 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"no checkpoint at {path}")
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
@@ -129,13 +152,22 @@ def load_checkpoint(path: Path) -> Checkpoint:
         selected=Selected(groups["selected"], int(metadata["selected_step"]), float(metadata["selected_validation_K"]),
                           groups["validation"].get("best"), int(metadata.get("validation_best_step", metadata["selected_step"])))
         if "selected_step" in metadata else None,
+        run=metadata.get("run"),
     )
 
 
 def load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    """Load weights, turning a mismatch into a CheckpointError."""
+    """Load weights, turning a mismatch into a CheckpointError that says what differs."""
+    expected = module.state_dict()
+    differences = [f"{k} missing" for k in expected if k not in state]
+    differences += [f"{k} unexpected" for k in state if k not in expected]
+    differences += [f"{k} has shape {tuple(v.shape)} in the checkpoint, {tuple(expected[k].shape)} in the model"
+                    for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if differences:
+        shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+        raise CheckpointError(f"{path} does not fit this run's model configuration ({shown}); was "
+                              f"{path.parent / 'config.json'} changed after training?")
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise CheckpointError(f"{path} does not fit this run's model configuration: {first}") from None
+        raise CheckpointError(f"{path} does not fit this run's model configuration: {' '.join(str(err).split())}") from None

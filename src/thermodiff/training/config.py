@@ -15,6 +15,10 @@ class OptimizerKind(str, Enum):
     RMSPROP = "rmsprop"
 
 
+# The settings that may change when a run continues (--resume); the others make the run what it is.
+RESUMABLE = frozenset({"steps", "eval_every", "eval_examples", "checkpoint_every"})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How the reverse process is fitted: gradient ascent on the bound K."""

@@ -75,12 +75,13 @@ def gather_rows(x: torch.Tensor, sizes: list[int], ctx: DistContext) -> torch.Te
     return torch.cat([part[:size] for part, size in zip(parts, sizes)])
 
 
-def max_over_processes(value: float, ctx: DistContext) -> float:
+def max_over_processes(values: list[float], ctx: DistContext) -> list[float]:
+    """Each value's maximum over the processes (one collective for all of them)."""
     if not ctx.distributed:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=ctx.device)
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return float(t.item())
+    return t.tolist()
 
 
 def barrier(ctx: DistContext) -> None:

@@ -3,13 +3,13 @@
 Each step draws its batch, steps t and noise from a generator seeded by (seed, step), so a
 resumed run draws exactly what the uninterrupted run would have, and every process of a
 distributed run draws the same global batch and keeps its own slice of it. The loss is the
-bound itself (``thermodiff.bound.minus_K``, through the model). The loop reports through
+bound itself (``thermodiff.bound.minus_K``, through the model). SIGTERM and SIGINT stop it
+after the step in progress, with a checkpoint (signals.py). The loop reports through
 ``TrainCallbacks``; it never prints.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -21,14 +21,17 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..bound import BITS_PER_NAT
-from ..data import Coordinates, split
+from ..data import Coordinates, Examples, split
+from ..evaluation.report import strict_json
 from ..model import DiffusionModel
 from ..variance import StepDraws
 from . import distributed as dist_util
-from .checkpoint import Selected, load_checkpoint, load_state, save_checkpoint
+from .batches import TrainingData
+from .checkpoint import Selected, checkpoint_exists, load_state, read_checkpoint, save_checkpoint
 from .config import OptimizerKind, TrainConfig
 from .ema import EMA
 from .selection import Validation, periodic_report
+from .signals import StopSignals, release as release_signals
 
 
 class TrainCallbacks:
@@ -49,6 +52,7 @@ class Outcome:
     stopped_by: str  # "steps", "time" or "interrupt"
     seconds: float
     selected: Selected | None  # the moving average that validation kept, if there was validation
+    signal: int | None = None  # the signal that interrupted it (None: Ctrl-C as KeyboardInterrupt, or not interrupted)
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,12 @@ class TrainingJob:
     config: TrainConfig
     build_model: Callable[[], DiffusionModel]
     coordinates: Coordinates
-    train: np.ndarray  # training examples (a validation split is set aside from them if configured)
-    heldout: np.ndarray  # for the periodic reports only
+    train: np.ndarray | Examples  # training examples (a validation split is set aside from them if configured)
+    heldout: np.ndarray | Examples  # for the periodic reports only
     validation_seed: int
     checkpoint_path: Path
     metrics_path: Path
+    run: str | None = None  # the run's digest, written into checkpoints and checked when one is read
 
 
 def step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
@@ -101,10 +106,10 @@ class Trainer:
     def __init__(self, job: TrainingJob, ctx: dist_util.DistContext, callbacks: TrainCallbacks | None = None):
         self.job, self.ctx, self.config = job, ctx, job.config
         self.callbacks = callbacks or TrainCallbacks()
-        train_x, validation = job.train, None
+        train_x, validation = Examples.of(job.train), None
         if self.config.validation_fraction > 0:
             train_x, validation = split(train_x, self.config.validation_fraction, job.validation_seed)
-        self.data = torch.as_tensor(job.coordinates.to_model(train_x), dtype=torch.float64, device=ctx.device)
+        self.data = TrainingData(train_x, job.coordinates, ctx.device)
         # discrete data: each batch adds fresh U[0, 1) noise (in model coordinates, u / std)
         scale = job.coordinates.dequantization_scale(tuple(train_x.shape[1:]))
         self.dequantization = None if scale is None else torch.as_tensor(scale, dtype=torch.float64, device=ctx.device)
@@ -117,14 +122,15 @@ class Trainer:
         self.validation = None if validation is None else Validation(validation, job.coordinates)
         self.selected: Selected | None = None
         self.step = 0
-        if job.checkpoint_path.exists():
+        if checkpoint_exists(job.checkpoint_path):
             self._restore()
         self.net = (DistributedDataParallel(self.model, broadcast_buffers=False) if ctx.distributed else self.model)
         self.running_K = float("nan")
+        self.signals = StopSignals()
 
     def _restore(self) -> None:
         path = self.job.checkpoint_path
-        state = load_checkpoint(path)
+        state = read_checkpoint(path, self.job.run)
         load_state(self.model, state.model, path)
         load_state(self.ema.model, state.ema, path)
         self.optimizer.load_state_dict(state.optimizer)
@@ -138,9 +144,9 @@ class Trainer:
         cfg, model, ctx = self.config, self.model, self.ctx
         gen = step_generator(cfg.seed, self.step, ctx.device)
         B = cfg.batch_size
-        idx = torch.randint(self.data.shape[0], (B,), generator=gen, device=ctx.device)
+        idx = torch.randint(len(self.data), (B,), generator=gen, device=ctx.device)
         steps = model.steps.draw(cfg.t_sampling, B, gen)
-        x0 = self.data[idx]
+        x0 = self.data.batch(idx)
         if self.dequantization is not None:
             x0 = x0 + torch.rand(x0.shape, generator=gen, device=ctx.device, dtype=x0.dtype) * self.dequantization
         noise = model.process.noise_like(x0, gen)
@@ -171,17 +177,32 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self, time_limit_minutes: float | None = None) -> Outcome:
-        cfg = self.config
         start = time.monotonic()
         limit = None if time_limit_minutes is None else 60.0 * time_limit_minutes
-        self.callbacks.on_start(self.step, cfg.steps)
-        stopped_by = "steps"
+        self.callbacks.on_start(self.step, self.config.steps)
+        with self.signals:
+            stopped_by, signal = self._loop(start, limit)
+            if self.ctx.is_main and stopped_by != "interrupt":
+                self._validate()
+            self.save()
+            release_signals()  # from here on (the final evaluation) a signal acts at once
+        if stopped_by != "interrupt" and self.signals.received is not None:  # during the last validation or save
+            stopped_by, signal = "interrupt", self.signals.received
+        outcome = Outcome(self.step, stopped_by, time.monotonic() - start, self.selected, signal)
+        self.callbacks.on_end(outcome)
+        return outcome
+
+    def _loop(self, start: float, limit: float | None) -> tuple[str, int | None]:
+        """Steps until the step count, the time limit or a signal (every process stops at the same step)."""
+        cfg = self.config
         try:
             while self.step < cfg.steps:
-                elapsed = dist_util.max_over_processes(time.monotonic() - start, self.ctx)
+                elapsed, signal = dist_util.max_over_processes(
+                    [time.monotonic() - start, float(self.signals.received or 0)], self.ctx)
+                if signal:
+                    return "interrupt", int(signal)
                 if limit is not None and elapsed >= limit:
-                    stopped_by = "time"
-                    break
+                    return "time", None
                 progress = max(self.step / cfg.steps, 0.0 if limit is None else elapsed / limit)
                 K = self.train_step(progress)
                 self.step += 1
@@ -192,18 +213,15 @@ class Trainer:
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
         except KeyboardInterrupt:
-            stopped_by = "interrupt"
-        if self.ctx.is_main and stopped_by != "interrupt":
-            self._validate()
-        self.save()
-        outcome = Outcome(self.step, stopped_by, time.monotonic() - start, self.selected)
-        self.callbacks.on_end(outcome)
-        return outcome
+            if self.signals.received is not None:  # a second signal: the step may be torn, keep the last checkpoint
+                raise
+            return "interrupt", None
+        return "steps", None
 
     def save(self) -> None:
         if self.ctx.is_main:
             save_checkpoint(self.job.checkpoint_path, self.step, self.model, self.ema.model, self.optimizer,
-                            self.ema.updates, self.selected)
+                            self.ema.updates, self.selected, self.job.run)
         dist_util.barrier(self.ctx)
 
     def _periodic_eval(self) -> None:
@@ -213,7 +231,7 @@ class Trainer:
         if validation_K is not None:
             record["validation_K"] = validation_K
         with open(self.job.metrics_path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(strict_json(record) + "\n")
         self.callbacks.on_eval(self.step, record)
 
     def _validate(self) -> float | None:
