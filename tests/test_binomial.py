@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torch.distributions import Bernoulli, kl_divergence
 
 from thermodiff.equations import binomial as b

@@ -6,7 +6,7 @@ import torch
 from thermodiff.schedule import Schedule, ScheduleKind, paper_betas, table_from_betas
 
 
-@pytest.mark.parametrize("kind", list(ScheduleKind))
+@pytest.mark.parametrize("kind", [k for k in ScheduleKind if k is not ScheduleKind.CONSTANT])  # constant: continuous only
 def test_tables_are_consistent(kind):
     with torch.no_grad():
         table = Schedule(kind, T=50, beta_1=1e-3).table()

@@ -49,23 +49,28 @@ class MinusK:
         return self.decoder + self.kls + self.prior
 
 
-def minus_K(process: DiffusionProcess, kernel: Kernel, cv_coefficient: Tensor, x0: Tensor, steps: StepDraws,
-            noise: Tensor, table: ScheduleTable) -> MinusK:
-    """-K per example for examples ``x0`` (n, *shape), each at the S steps of ``steps``, with
-    x_t ~ q(x_t | x_0) drawn from ``noise`` (n * S, *shape; example-major). ``cv_coefficient``
-    holds a_t for t = 1..T."""
+def minus_K(process: DiffusionProcess, kernel: Kernel, sampler: Any, x0: Tensor, steps: StepDraws,
+            noise: Tensor, table: Any) -> MinusK:
+    """-K per example for examples ``x0`` (n, *shape), each at the S times of ``steps``, with
+    x_t ~ q(x_t | x_0) drawn from ``noise`` (n * S, *shape; example-major). ``sampler`` gives
+    each term's control variate (variance.py)."""
     n, S = steps.t.shape
     x = x0.repeat_interleave(S, dim=0) if S > 1 else x0
     t = steps.t.reshape(-1)
     xt = process.q_sample(x, t, noise, table)
     p = kernel(xt, t, table)
-    ell = torch.where(t == 1, process.decoder_nll(x, p), process.posterior_kl(x, xt, t, p, table)).reshape(n, S)
+    at_decoder = process.at_decoder(steps.t)
+    ell = process.posterior_kl(x, xt, t, p, table)
+    if process.discrete_time:  # rows drawn at step 1 carry the decoder
+        ell = torch.where(at_decoder.reshape(-1), process.decoder_nll(x, p), ell)
+    ell = ell.reshape(n, S)
     u = process.noise_feature(noise).reshape(n, S)
-    control = cv_coefficient[steps.t - 1] * u
+    control = sampler.control(steps.t, u)
     weighted = steps.w * (ell - control)
-    at_decoder = steps.t == 1
+    decoder = torch.where(at_decoder, weighted, 0.0).sum(1)
+    exact = process.decoder_expectation(x0, table)
     return MinusK(
-        decoder=torch.where(at_decoder, weighted, 0.0).sum(1),  # (1) -log p(x_0 | x_1)
+        decoder=decoder if exact is None else decoder + exact,  # (1) -log p(x_0 | x_1)
         kls=torch.where(at_decoder, 0.0, weighted).sum(1),  # (2) KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
         prior=process.prior_kl(x0, table),  # (3) KL(q(x_T | x_0) || p(x_T))
         ell=ell,
@@ -74,6 +79,6 @@ def minus_K(process: DiffusionProcess, kernel: Kernel, cv_coefficient: Tensor, x
     )
 
 
-def K_eq14(kls: Tensor, process: DiffusionProcess, x0: Tensor, table: ScheduleTable) -> Tensor:
+def K_eq14(kls: Tensor, process: DiffusionProcess, x0: Tensor, table: Any) -> Tensor:
     """The paper's eq. 14 per example (nats): -sum_{t>=2} KL + H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T)."""
     return -kls + process.eq14_offset(x0, table)

@@ -8,9 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from .bound import MinusK, minus_K
+from .networks import Precision
 from .processes import DiffusionProcess
-from .schedule import ScheduleTable
-from .variance import StepDraws, StepStatistics
+from .variance import StepDraws, StepStatistics, UniformTimes
 
 
 class DiffusionModel(nn.Module):
@@ -20,12 +20,16 @@ class DiffusionModel(nn.Module):
     ``steps`` holds per-step statistics of the terms (importance sampling, control variates).
     """
 
-    def __init__(self, process: DiffusionProcess, network: nn.Module):
+    def __init__(self, process: DiffusionProcess, network: nn.Module, precision: Precision = Precision.FLOAT32):
         super().__init__()
         self.process = process
         self.network = network
-        with torch.no_grad():
-            self.steps = StepStatistics(process.cv_reference(process.table()))
+        self.precision = Precision(precision)
+        if process.discrete_time:
+            with torch.no_grad():
+                self.steps = StepStatistics(process.cv_reference(process.table()))
+        else:
+            self.steps = UniformTimes(process.control_reference)
 
     @property
     def T(self) -> int:
@@ -34,13 +38,25 @@ class DiffusionModel(nn.Module):
     def _network_dtype(self) -> torch.dtype:
         return next(self.network.parameters()).dtype
 
-    def kernel(self, xt: Tensor, t: Tensor, table: ScheduleTable) -> Any:
-        """p(x_{t-1} | x_t) for a batch of states ``xt`` (float64) at steps ``t`` (long, (B,))."""
-        s = self.process.time_coordinate()[t]
-        z = self.network(self.process.network_input(xt).to(self._network_dtype()), t, s)
+    def kernel(self, xt: Tensor, t: Tensor, table: Any) -> Any:
+        """p(x_{t-1} | x_t) for a batch of states ``xt`` (float64) at times ``t`` ((B,): steps, or
+        continuous times). The network may run in bfloat16 (autocast); the kernel is float64."""
+        index, s = self.process.network_time(t, table)
+        with torch.autocast(device_type=xt.device.type, dtype=torch.bfloat16, enabled=self.precision is Precision.BF16):
+            z = self.network(self.process.network_input(xt).to(self._network_dtype()), index, s)
         return self.process.reverse(z.to(torch.float64), xt, t, table)
 
-    def forward(self, x0: Tensor, steps: StepDraws, noise: Tensor, table: ScheduleTable | None = None) -> MinusK:
+    def forward(self, x0: Tensor, steps: StepDraws, noise: Tensor, table: Any = None) -> MinusK:
         """-K per example (see bound.py): the entry of training (and of DDP) and of evaluation."""
         table = self.process.table() if table is None else table
-        return minus_K(self.process, self.kernel, self.steps.cv_coefficient, x0, steps, noise, table)
+        return minus_K(self.process, self.kernel, self.steps, x0, steps, noise, table)
+
+    def with_steps(self, steps: int | None = None) -> "DiffusionModel":
+        """A model whose time runs over steps, to sample, condition and score step by step: this
+        one for a discrete-time process (``steps`` None or T); for a continuous-time process, its
+        ``steps``-step discretization (default: config.T), sharing this network."""
+        view = self.process.discretized(steps)
+        if view is self.process:
+            return self
+        device = next(self.network.parameters()).device
+        return DiffusionModel(view, self.network, self.precision).to(device).train(self.training)

@@ -127,8 +127,8 @@ def _steps(T: int) -> list[int]:
     return sorted({0, T // 10, T // 2, T})
 
 
-def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> None:
-    model = run.load_model()
+def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0, steps: int | None = None) -> None:
+    model = run.load_model().with_steps(steps)
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     binary = not model.process.continuous  # 0/1 states: drawn as rasters
@@ -157,8 +157,8 @@ def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0) -> N
                       {t: v.cpu().numpy() for t, v in reverse.items()}, drifts, model.T, path)
 
 
-def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0) -> None:
-    model = run.load_model()
+def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0, steps: int | None = None) -> None:
+    model = run.load_model().with_steps(steps)
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)

@@ -128,7 +128,7 @@ def _check_given(kind: DataKind, data: dict[str, Any]) -> None:
 
 def configure(dataset: Dataset, train_x: np.ndarray, given: dict[str, dict[str, Any]]) -> RunConfig:
     """The run's settings: the preset of the data's kind, then ``given[section][field]`` (sections
-    data, diffusion, model, mlp, multiscale, train), then settings fitted to ``train_x``."""
+    data, diffusion, model, mlp, multiscale, unet, train), then settings fitted to ``train_x``."""
     kind = infer_kind(dataset, given.get("diffusion", {}).get("process"))
     preset = PRESETS[kind]
     _check_given(kind, given.get("data", {}))
@@ -136,7 +136,8 @@ def configure(dataset: Dataset, train_x: np.ndarray, given: dict[str, dict[str, 
     process = process_class(diffusion.process)
     process.check_data(dataset.x, dataset.name)
     model = replace(preset.model, mlp=replace(preset.model.mlp, **given.get("mlp", {})),
-                    multiscale=replace(preset.model.multiscale, **given.get("multiscale", {})), **given.get("model", {}))
+                    multiscale=replace(preset.model.multiscale, **given.get("multiscale", {})),
+                    unet=replace(preset.model.unet, **given.get("unet", {})), **given.get("model", {}))
     diffusion = process.data_defaults(diffusion, train_x)
     process(diffusion)  # refuses settings the process cannot use (one ConfigError)
     return RunConfig(

@@ -26,7 +26,7 @@ from .errors import CheckpointError, ConfigError, DataError
 from .evaluation.baselines import GaussianFit, image_baseline_fit, image_baselines
 from .evaluation.config import EvalConfig
 from .model import DiffusionModel
-from .networks import ModelConfig, make_network
+from .networks import ModelConfig, NetworkKind, Readout, make_network
 from .presets import DataKind, RunConfig, kind_of
 from .processes import DiffusionConfig, make_process, process_class
 from .training.checkpoint import Checkpoint, atomic_write_bytes, load_checkpoint, load_state
@@ -39,7 +39,10 @@ SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConf
 
 def build_model(config: RunConfig, data_shape: tuple[int, ...]) -> DiffusionModel:
     process = make_process(config.diffusion)
-    return DiffusionModel(process, make_network(config.model, data_shape, process.out_channels, config.diffusion.T))
+    if not process.discrete_time and config.model.network is NetworkKind.MLP and config.model.mlp.readout is Readout.PER_STEP:
+        raise ConfigError("a readout per step needs steps: the continuous-time process takes --readout bumps")
+    network = make_network(config.model, data_shape, process.out_channels, config.diffusion.T)
+    return DiffusionModel(process, network, config.model.precision)
 
 
 class RunRecord:

@@ -82,11 +82,12 @@ class Run(RunRecord):
         return self.load_model().to(torch.device(device) if device else default_device())
 
     # -- sampling ------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None) -> np.ndarray:
-        """n exact samples of the model, in data coordinates (discrete data: integer levels)."""
+    def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None, steps: int | None = None) -> np.ndarray:
+        """n exact samples of the model, in data coordinates (discrete data: integer levels);
+        ``steps``: a continuous-time run's number of steps (default: its configured T)."""
         if int(n) != n or n < 1:
             raise DataError(f"the number of samples must be a positive integer, got {n}")
-        model = self._model(device)
+        model = self._model(device).with_steps(steps)
         dev = next(model.parameters()).device
         w, _ = ancestral_sample(model, self.data_shape, int(n), torch.Generator(device=dev).manual_seed(seed), dev)
         return self.coordinates.to_data(w.cpu().numpy())
@@ -94,15 +95,17 @@ class Run(RunRecord):
     # -- the bound ------------------------------------------------------------------------------
     def evaluate(self, x: np.ndarray | None = None, config: EvalConfig | None = None,
                  device: torch.device | str | None = None, log_density: Callable | None = None,
-                 reference: dict | None = None, parzen: bool = False) -> Evaluation:
+                 reference: dict | None = None, parzen: bool = False, steps: int | None = None) -> Evaluation:
         """The bound on ``x`` (data coordinates; default: the held-out split, compared with the
-        true density where a built-in knows it), with this kind's baselines."""
+        true density where a built-in knows it), with this kind's baselines. ``steps``: for a
+        continuous-time run, the bound of its ``steps``-step chain instead of the continuous one."""
         if x is None:
             x = self.heldout()
             log_density, reference = known_density(self.config.data.source)
         x = self.check_examples(x, "the data")
         config = config or self.eval_config()
-        result = evaluate(self._model(device), x, self.coordinates, config, log_density=log_density)
+        model = self._model(device) if steps is None else self._model(device).with_steps(steps)
+        result = evaluate(model, x, self.coordinates, config, log_density=log_density)
         extra: dict[str, Any] = {"reference": reference} if reference else {}
         if self.coordinates.discrete:
             extra.update(self.image_baselines(x, config.eval_seed))
@@ -118,28 +121,32 @@ class Run(RunRecord):
 
     # -- posteriors ------------------------------------------------------------------------------
     def inpaint(self, observed: np.ndarray, mask: np.ndarray, config: PosteriorConfig | None = None,
-                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                steps: int | None = None) -> np.ndarray:
         """Posterior samples given the values where ``mask`` is 1: (n_samples, *observed.shape)."""
-        return self.inpaint_posterior(observed, mask, config, device, progress).samples
+        return self.inpaint_posterior(observed, mask, config, device, progress, steps).samples
 
     def denoise(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
-                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                steps: int | None = None) -> np.ndarray:
         """Posterior samples of the clean data given y = x + N(0, noise_std^2): (n_samples, *noisy.shape)."""
-        return self.denoise_posterior(noisy, noise_std, config, device, progress).samples
+        return self.denoise_posterior(noisy, noise_std, config, device, progress, steps).samples
 
     def inpaint_posterior(self, observed: np.ndarray, mask: np.ndarray, config: PosteriorConfig | None = None,
-                          device: torch.device | str | None = None,
-                          progress: Callable[[int], None] | None = None) -> Posterior:
+                          device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                          steps: int | None = None) -> Posterior:
         """``inpaint``'s samples and, for the smc method, per example log p(known values) and the final ESS."""
         observed = np.asarray(observed, dtype=np.float64)
-        return self._shaped(self.posterior(self.inpainting_evidence(observed, mask), config, device, progress), observed.shape)
+        result = self.posterior(self.inpainting_evidence(observed, mask), config, device, progress, steps)
+        return self._shaped(result, observed.shape)
 
     def denoise_posterior(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
-                          device: torch.device | str | None = None,
-                          progress: Callable[[int], None] | None = None) -> Posterior:
+                          device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                          steps: int | None = None) -> Posterior:
         """``denoise``'s samples and, for the smc method, per example log p(noisy data) and the final ESS."""
         noisy = np.asarray(noisy, dtype=np.float64)
-        return self._shaped(self.posterior(self.denoising_evidence(noisy, noise_std), config, device, progress), noisy.shape)
+        result = self.posterior(self.denoising_evidence(noisy, noise_std), config, device, progress, steps)
+        return self._shaped(result, noisy.shape)
 
     def inpainting_evidence(self, observed: np.ndarray, mask: np.ndarray) -> Inpainting:
         """Checked evidence: the values where ``mask`` is 1 (discrete data: at the middle of each level's bin)."""
@@ -156,12 +163,15 @@ class Run(RunRecord):
         return denoising(self.coordinates.bin_centres(noisy), noise_std, self.data_shape)
 
     def posterior(self, evidence: Evidence, config: PosteriorConfig | None = None, device: torch.device | str | None = None,
-                  progress: Callable[[int], None] | None = None) -> Posterior:
+                  progress: Callable[[int], None] | None = None, steps: int | None = None) -> Posterior:
         """Posterior samples for any evidence (``inpainting_evidence``, ``denoising_evidence``, ``Smooth(log_r, n)``):
-        (n_samples, N, *shape), for ``Smooth`` (n, *shape); discrete data as levels."""
+        (n_samples, N, *shape), for ``Smooth`` (n, *shape); discrete data as levels. Every method, smc
+        included, runs down the chain of ``model.with_steps(steps)``: a continuous-time run's
+        ``steps``-step discretization (default: its configured T)."""
         config = config or PosteriorConfig()
-        result = posterior(self._model(device), self.coordinates.normalization, self.data_shape,
-                           self.config.diffusion.process, evidence, config, progress=progress)
+        model = self._model(device).with_steps(steps)
+        result = posterior(model, self.coordinates.normalization, self.data_shape, model.process.kind, evidence, config,
+                           progress=progress)
         if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)
             return replace(result, samples=self.coordinates.floor(result.samples))
         return result

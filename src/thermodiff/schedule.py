@@ -39,6 +39,7 @@ class ScheduleKind(str, Enum):
     COSINE = "cosine"
     LOGSNR = "logsnr"
     LEARNED = "learned"
+    CONSTANT = "constant"  # continuous time only: the talk's constant rate (gamma.py)
 
 
 # The largest beta a learned schedule may reach; beta = 1 has an infinite logit.
@@ -152,7 +153,8 @@ def fixed_betas(kind: ScheduleKind, T: int, beta_1: float, beta_max: float) -> T
         return cosine_betas(T, beta_1)
     if kind is ScheduleKind.LOGSNR:
         return logsnr_betas(T, beta_1)
-    raise ConfigError(f"unknown schedule {kind!r}; choose one of {[k.value for k in ScheduleKind]}")
+    raise ConfigError(f"schedule {ScheduleKind(kind).value} is for the continuous-time process (--process continuous); "
+                      "discrete-time processes take paper, linear, cosine, logsnr or learned")
 
 
 class Schedule(nn.Module):
@@ -161,14 +163,14 @@ class Schedule(nn.Module):
     ``table()`` returns the float64 ScheduleTable; it carries gradients when learned.
     """
 
-    def __init__(self, kind: ScheduleKind, T: int, beta_1: float, beta_max: float = 0.02):
+    def __init__(self, kind: ScheduleKind, T: int, beta_1: float, beta_max: float = 0.02, beta: Tensor | None = None):
         super().__init__()
         if T < 2:
             raise ConfigError(f"T must be at least 2, got {T}")
         if not 0.0 < beta_1 < 1.0:
             raise ConfigError(f"beta_1 must lie in (0, 1), got {beta_1}")
         self.kind = ScheduleKind(kind)
-        beta = fixed_betas(self.kind, T, beta_1, beta_max)
+        beta = fixed_betas(self.kind, T, beta_1, beta_max) if beta is None else beta.to(torch.float64)
         if not bool(((beta > 0) & (beta <= 1)).all()):
             raise ConfigError(f"schedule {self.kind.value} with T={T} gives beta outside (0, 1]")
         self.register_buffer("beta_1", beta[:1].clone())
@@ -178,6 +180,11 @@ class Schedule(nn.Module):
         else:
             self.register_buffer("betas", beta)
         self._cache: tuple | None = None
+
+    @classmethod
+    def of_betas(cls, beta: Tensor) -> "Schedule":
+        """A fixed schedule with the given beta_1..T (a continuous-time schedule on a grid)."""
+        return cls(ScheduleKind.LOGSNR, beta.numel(), float(beta[0]), beta=beta)
 
     @property
     def learned(self) -> bool:

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
+from .errors import ConfigError
 
 
 class TSampling(str, Enum):
@@ -97,6 +100,23 @@ class StepStatistics(nn.Module):
         weights = torch.sqrt(self.second_moment)
         return (1.0 - self.uniform_mix) * weights / weights.sum() + self.uniform_mix * uniform
 
+    def evaluation_draws(self, t_samples: int, n: int, generator: torch.Generator | None, device: torch.device,
+                         uniform: bool = False) -> StepDraws:
+        """Steps for evaluating n examples (``step_selection``), drawn by the running term sizes
+        unless ``uniform`` (then every draw depends on the generator alone)."""
+        proposal = None if uniform else self.probabilities(TSampling.IMPORTANCE)[1:]  # over t = 2..T
+        return step_selection(self.T, t_samples, n, generator, device, proposal)
+
+    def estimator_name(self, t_samples: int) -> str:
+        return "full" if t_samples <= 0 or t_samples >= self.T - 1 else f"stratified-importance({t_samples})"
+
+    def rows_per_example(self, t_samples: int) -> int:
+        return self.T if t_samples <= 0 or t_samples >= self.T - 1 else t_samples + 1
+
+    def control(self, t: Tensor, u: Tensor) -> Tensor:
+        """a_t u: zero in expectation, subtracted from each term."""
+        return self.cv_coefficient[t - 1] * u
+
     def draw(self, kind: TSampling, n: int, generator: torch.Generator | None) -> StepDraws:
         """One step per example, t ~ p(t), weighted 1 / p(t) (on this module's device)."""
         p = self.probabilities(kind)
@@ -131,3 +151,48 @@ class StepStatistics(nn.Module):
         blended = torch.where(reset, mean, current + self.smoothing * (mean - current))
         torch._foreach_copy_(list(buffers), list(torch.where(weight > 0, blended, current).unbind(0)))
         self.seen += counts
+
+
+class UniformTimes(nn.Module):
+    """Times for a continuous-time process, t in [0, 1]: no statistics to keep (the schedule's shape,
+    when learned, is what reduces the variance). Training draws one time per example on a shifted
+    grid, t_b = (u + b / n) mod 1 (Kingma et al.'s low-discrepancy sampler); evaluation draws
+    t_samples stratified times per example, t_k = (k + u_k) / M, each weighted 1 / M.
+
+    Control variate: a(t) u with u = sum(eps^2 - 1) and a fixed coefficient a(t) from the process
+    (``reference``: exact for unit-variance Gaussian data), which removes the chi-square noise of
+    ||x - x_hat||^2 at high signal-to-noise ratios."""
+
+    def __init__(self, reference: Callable[[Tensor], Tensor] | None = None):
+        super().__init__()
+        self.reference = reference
+
+    def draw(self, kind: TSampling, n: int, generator: torch.Generator | None) -> StepDraws:
+        device = generator.device if generator is not None else None
+        u = torch.rand((), generator=generator, device=device, dtype=torch.float64)
+        t = torch.remainder(u + torch.arange(n, device=device, dtype=torch.float64) / n, 1.0)
+        return StepDraws(t=t[:, None], w=torch.ones(n, 1, dtype=torch.float64, device=device))
+
+    def evaluation_draws(self, t_samples: int, n: int, generator: torch.Generator | None, device: torch.device,
+                         uniform: bool = False) -> StepDraws:
+        if t_samples < 1:
+            raise ConfigError("a continuous-time bound integrates over t: --t-samples must be at least 1")
+        M = t_samples
+        u = torch.rand(n, M, generator=generator, device=device, dtype=torch.float64)
+        t = (torch.arange(M, device=device, dtype=torch.float64) + u) / M
+        return StepDraws(t=t, w=torch.full((n, M), 1.0 / M, dtype=torch.float64, device=device))
+
+    def estimator_name(self, t_samples: int) -> str:
+        return f"stratified-uniform-time({max(t_samples, 1)})"
+
+    def rows_per_example(self, t_samples: int) -> int:
+        return max(t_samples, 1)
+
+    def control(self, t: Tensor, u: Tensor) -> Tensor:
+        if self.reference is None:
+            return torch.zeros_like(u)
+        with torch.no_grad():
+            return self.reference(t.reshape(-1)).reshape(u.shape) * u
+
+    def update(self, t: Tensor, centred: Tensor, raw: Tensor, u: Tensor, u_variance: float) -> None:
+        """Nothing to keep."""

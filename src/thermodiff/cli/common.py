@@ -31,6 +31,12 @@ def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available, else cpu)")
 
 
+def add_steps(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help=f"continuous-time runs: {what} with a chain of N steps (default: the run's T); fewer "
+                             "steps are faster and cost bits (evaluate --steps N shows how many)")
+
+
 def add_npz_key(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--npz-key", dest="npz_key", default=None, help="which array of an .npz data file")
 

@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--parzen", action="store_true",
                    help="images: also a Parzen-window estimate (the paper's Table 2 baseline; bandwidth fitted on training "
                         "images). A poor estimator of log-likelihood, biased and bandwidth-sensitive: for comparison only")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="continuous-time runs: the bound of the N-step chain obtained from the model (a discrete-time "
+                        "bound, below the continuous one) instead of the continuous-time bound")
     add_device(p)
     add_config_arguments(p, EvalConfig, "estimator", "eval")
 
@@ -55,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
     config = run_.eval_config(given(EvalConfig, args))
     x, density, reference = evaluation_data(run_, args)
     x = run_.check_examples(x, args.data or "the held-out split")[: args.max_examples]
-    evaluation = run_.evaluate(x, config, device_of(args), log_density=density, reference=reference, parzen=args.parzen)
+    evaluation = run_.evaluate(x, config, device_of(args), log_density=density, reference=reference, parzen=args.parzen,
+                               steps=args.steps)
     record = {**evaluation.summary(), "data": args.data or "heldout"}
+    if args.steps is not None:
+        record["steps"] = args.steps
     if per_example is not None:
         np.save(per_example, evaluation.per_example_data())
     print(json.dumps(record) if args.json else "\n".join(describe(record)))

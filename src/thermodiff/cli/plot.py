@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..run import Run
-from .common import output_path
+from .common import add_steps, output_path
 
 PLOTS = ("trajectories", "entropy", "denoise", "inpaint")
 
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("run", type=Path, help="run directory")
     p.add_argument("--out", type=Path, required=True, help="output image (.png)")
     p.add_argument("--kind", choices=PLOTS, default="trajectories", help="which figure (default trajectories)")
+    add_steps(p, "draw the trajectories and entropies")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.kind in ("denoise", "inpaint"):
         print(figure_restoration(run_, out, args.kind))
     elif args.kind == "trajectories":
-        figure_trajectories(run_, out)
+        figure_trajectories(run_, out, steps=args.steps)
     else:
-        figure_entropy(run_, out)
+        figure_entropy(run_, out, steps=args.steps)
     print(f"wrote {out}")
     return 0

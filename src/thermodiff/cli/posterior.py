@@ -14,7 +14,7 @@ from ..data.files import read_array
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..errors import ConfigError, DataError
 from ..run import Run
-from .common import add_device, add_npz_key, device_of, output_path
+from .common import add_device, add_npz_key, add_steps, device_of, output_path
 from .options import add_config_arguments, given
 from .sample import png_path, write_grid
 
@@ -27,6 +27,7 @@ def _add_common(p) -> None:
     p.add_argument("--json-out", type=Path, default=None,
                    help="--method smc: also write, per example, log p(y) in nats (data coordinates) with its standard "
                         "error, the final effective sample size and the number of resamplings, as JSON")
+    add_steps(p, "sample the posterior (every --method, smc included)")
     add_device(p)
     add_config_arguments(p, PosteriorConfig, "posterior sampling")
 
@@ -108,11 +109,11 @@ def run_inpaint(args: argparse.Namespace) -> int:
         mask = read_observations(args.mask, run_)
         if Path(args.mask).suffix.lower() in IMAGE_SUFFIXES:  # an image mask: any nonzero value is known
             mask = mask > 0
-        return run_.inpaint_posterior(observed, mask, config, device, progress)
+        return run_.inpaint_posterior(observed, mask, config, device, progress, args.steps)
 
     return _sample(args, draw)
 
 
 def run_denoise(args: argparse.Namespace) -> int:
     return _sample(args, lambda run_, noisy, config, device, progress: run_.denoise_posterior(noisy, args.noise_std, config,
-                                                                                               device, progress))
+                                                                                               device, progress, args.steps))

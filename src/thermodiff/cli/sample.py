@@ -10,7 +10,7 @@ import numpy as np
 from ..data.images import make_grid, save_png
 from ..errors import ConfigError, DataError
 from ..run import Run
-from .common import add_device, device_of, output_path
+from .common import add_device, add_steps, device_of, output_path
 
 
 def add_parser(sub) -> None:
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .npy (data coordinates)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--png", type=Path, default=None, help="images: also write the samples as a grid (.png)")
+    add_steps(p, "sample")
     add_device(p)
 
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     run_ = Run.open(args.run)
     out, png = output_path(args.out, ".npy", "--out"), png_path(run_, args.png)
-    x = run_.sample(args.n, seed=args.seed, device=device_of(args))
+    x = run_.sample(args.n, seed=args.seed, device=device_of(args), steps=args.steps)
     np.save(out, x)
     print(f"wrote {args.n} samples to {out}")
     if png is not None:

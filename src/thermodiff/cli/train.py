@@ -11,7 +11,7 @@ from ..data import BUILTINS, DataConfig, Splits, load_dataset, make_splits
 from ..errors import ConfigError
 from ..evaluation.evaluate import Evaluation
 from ..evaluation.report import describe
-from ..networks import MLPConfig, ModelConfig, MultiScaleConfig
+from ..networks import MLPConfig, ModelConfig, MultiScaleConfig, UNetConfig
 from ..presets import RunConfig, configure
 from ..processes import DiffusionConfig
 from ..run import Run
@@ -23,7 +23,7 @@ from .options import add_config_arguments, flag, given
 
 # section name -> its dataclass, as ``presets.configure`` takes them
 SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "model": ModelConfig, "mlp": MLPConfig,
-            "multiscale": MultiScaleConfig, "train": TrainConfig}
+            "multiscale": MultiScaleConfig, "unet": UNetConfig, "train": TrainConfig}
 RESUMABLE = {"steps", "eval_every", "eval_examples", "checkpoint_every"}  # may change when a run continues
 
 
@@ -47,6 +47,7 @@ def add_parser(sub) -> None:
     add_config_arguments(p, ModelConfig, "network", "model")
     add_config_arguments(p, MLPConfig, "MLP network")
     add_config_arguments(p, MultiScaleConfig, "multi-scale network (images)")
+    add_config_arguments(p, UNetConfig, "U-Net (images, --network unet)")
     add_config_arguments(p, TrainConfig, "training", "train")
 
 
@@ -55,7 +56,7 @@ def given_sections(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _current(config: RunConfig, section: str) -> Any:
-    return getattr(config.model, section) if section in ("mlp", "multiscale") else getattr(config, section)
+    return getattr(config.model, section) if section in ("mlp", "multiscale", "unet") else getattr(config, section)
 
 
 def resumed_config(run: Run, args: argparse.Namespace) -> RunConfig:

@@ -34,6 +34,7 @@ _LOGIT_CLAMP = 12.0
 class Parameterization(str, Enum):
     PAPER = "paper"
     POSTERIOR = "posterior"
+    FIXED = "fixed"
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,25 @@ def posterior_reverse(z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, tabl
     return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
 
 
+def _fixed_log_var(table: ScheduleTable) -> Tensor:
+    """log beta_tilde_t for t >= 2; at t = 1 the decoder's log((1 - alpha_bar_1) / alpha_bar_1)."""
+    decoder = torch.log(table.one_minus_alpha_bar[1:2]) - table.log_alpha_bar[1:2]
+    return torch.cat([decoder, decoder, torch.log(table.beta_tilde[2:])])
+
+
+def fixed_reverse(z_mu: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
+    """q(x_{t-1} | x_t, x_0 = x0_hat) itself: the posterior mean and the posterior's own variance
+    beta_tilde_t (Ho et al. 2020's fixed choice). At t = 1 the decoder N(x_1 / sqrt(alpha_bar_1),
+    (1 - alpha_bar_1) / alpha_bar_1) needs no network: a continuous-time model's chain on a grid
+    (processes/continuous.py) is exactly this."""
+    sqrt_abar, _ = table.memo("sqrt_alpha_bars", _sqrt_alpha_bars)
+    decoder = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
+    x0_hat = torch.where(decoder, xt / sqrt_abar[1], x0_prediction(z_mu, xt, t, table))
+    mean = q_posterior_mean(x0_hat, xt, t, table)
+    log_var = at(table.memo("fixed_log_var", _fixed_log_var), t, xt).expand_as(xt)
+    return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
+
+
 def reverse_gaussian(
     kind: Parameterization, z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable
 ) -> ReverseGaussian:
@@ -101,6 +121,8 @@ def reverse_gaussian(
         return paper_reverse(z_mu, z_sigma, xt, t, table)
     if kind is Parameterization.POSTERIOR:
         return posterior_reverse(z_mu, z_sigma, xt, t, table)
+    if kind is Parameterization.FIXED:
+        return fixed_reverse(z_mu, xt, t, table)
     raise ConfigError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")
 
 

@@ -1,8 +1,9 @@
 """Unbiased estimates of K for each example, with the size of their Monte Carlo noise.
 
-Estimators (``t_samples``): ``full`` sums every step t = 1..T, each with its own draw of x_t;
-``stratified`` takes the decoder step and M steps of 2..T by stratified importance sampling from
-the model's running term sizes (unbiased for any proposal; cheaper for large T). Several
+Estimators (``t_samples``; variance.py draws the times): ``full`` sums every step t = 1..T, each
+with its own draw of x_t; ``stratified`` takes the decoder step and M steps of 2..T by stratified
+importance sampling from the model's running term sizes (unbiased for any proposal; cheaper for
+large T); a continuous-time model integrates over t with M stratified uniform times. Several
 independent trajectories per example shrink the Monte Carlo noise, and their spread gives that
 noise's size. Everything is accumulated in float64 and reported in bits. The terms themselves
 are assembled by ``thermodiff.bound.minus_K``.
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from ..bound import BITS_PER_NAT, K_eq14
 from ..model import DiffusionModel
-from ..variance import StepDraws, TSampling, step_selection
+from ..variance import StepDraws
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,6 @@ def _draws(model: DiffusionModel, x0: Tensor, steps: StepDraws, pair: bool, gene
     return torch.cat(totals, dim=1), torch.cat(kls, dim=1)
 
 
-def estimator_name(T: int, t_samples: int) -> str:
-    return "full" if t_samples <= 0 or t_samples >= T - 1 else f"stratified-importance({t_samples})"
-
-
 @torch.no_grad()
 def estimate_bound(
     model: DiffusionModel,
@@ -95,13 +92,12 @@ def estimate_bound(
     rows = min(rows, max(64, 2**15 // x0[0].numel()))  # rows per network call: large image batches run slower on CPU
     process = model.process
     table = process.table()
-    proposal = None if uniform_steps else model.steps.probabilities(TSampling.IMPORTANCE)[1:]  # over t = 2..T
     K_all, var_all, eq14_all = [], [], []
     for start in range(0, x0.shape[0], batch_examples):
         xb = x0[start:start + batch_examples]
         minus_K, kls = [], []
         for _ in range(units):
-            steps = step_selection(model.T, t_samples, xb.shape[0], generator, x0.device, proposal)
+            steps = model.steps.evaluation_draws(t_samples, xb.shape[0], generator, x0.device, uniform=uniform_steps)
             total, kl = _draws(model, xb, steps, pair, generator, rows)
             minus_K.append(total.mean(0))
             kls.append(kl.mean(0))
@@ -115,5 +111,5 @@ def estimate_bound(
         K_eq14=torch.cat(eq14_all) * BITS_PER_NAT,
         log_null=process.log_null(x0) * BITS_PER_NAT,
         trajectories=trajectories,
-        estimator=estimator_name(model.T, t_samples),
+        estimator=model.steps.estimator_name(t_samples),
     )

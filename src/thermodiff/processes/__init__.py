@@ -6,13 +6,15 @@ one row in ``PROCESSES`` (plus its row in ``conditioning.CONDITIONERS``).
 
 from __future__ import annotations
 
-from .base import DiffusionConfig, DiffusionProcess, ProcessKind
+from .base import DiffusionConfig, DiffusionProcess, DiscreteProcess, ProcessKind
 from .binomial import BinomialDiffusion, ReverseBernoulli
+from .continuous import ContinuousDiffusion
 from .gaussian import GaussianDiffusion
 
 PROCESSES: dict[ProcessKind, type[DiffusionProcess]] = {
     ProcessKind.GAUSSIAN: GaussianDiffusion,
     ProcessKind.BINOMIAL: BinomialDiffusion,
+    ProcessKind.CONTINUOUS: ContinuousDiffusion,
 }
 
 
@@ -24,5 +26,6 @@ def make_process(config: DiffusionConfig) -> DiffusionProcess:
     return process_class(config.process)(config)
 
 
-__all__ = ["PROCESSES", "BinomialDiffusion", "DiffusionConfig", "DiffusionProcess", "GaussianDiffusion", "ProcessKind",
+__all__ = ["PROCESSES", "BinomialDiffusion", "ContinuousDiffusion", "DiffusionConfig", "DiffusionProcess", "DiscreteProcess",
+           "GaussianDiffusion", "ProcessKind",
            "ReverseBernoulli", "make_process", "process_class"]

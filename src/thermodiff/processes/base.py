@@ -2,11 +2,15 @@
 
 A process owns its schedule and knows its forward kernel, how network outputs become a reverse
 kernel, and the three kinds of terms of the bound (assembled in ``thermodiff.bound``):
-  decoder_nll  = -log p(x_0 | x_1)
-  posterior_kl = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)),  t >= 2
-  prior_kl     = KL(q(x_T | x_0) || p(x_T))
-all per example, in nats. A new process is one module in ``equations/`` for its math, one
-subclass of ``DiffusionProcess`` here in ``processes/``, and one row in ``processes.PROCESSES``.
+  decoder      -log p(x_0 | x_1): ``decoder_nll`` at drawn rows of step 1 (discrete time), or
+               ``decoder_expectation`` where it is known in closed form (continuous time)
+  steps        KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) at drawn steps t >= 2, or the
+               continuous-time limit's integrand at drawn times (``posterior_kl``)
+  prior        KL(q(x_T | x_0) || p(x_T))  (``prior_kl``)
+all per example, in nats. ``DiscreteProcess`` adds what a chain of T steps needs (sampling,
+conditioning, entropies); a continuous-time process gives a discrete one for any number of
+steps (``discretized``). A new process is one module in ``equations/`` for its math, one
+subclass here in ``processes/``, and one row in ``processes.PROCESSES``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from ..schedule import ScheduleKind, ScheduleTable
 class ProcessKind(str, Enum):
     GAUSSIAN = "gaussian"
     BINOMIAL = "binomial"
+    CONTINUOUS = "continuous"
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,8 @@ class DiffusionConfig:
     """The forward process and the form of the reverse kernel."""
 
     process: ProcessKind = option(ProcessKind.GAUSSIAN, "diffusion process (data of 0s and 1s get binomial)")
-    T: int = option(1000, "number of diffusion steps (the paper used 40 for the Swiss roll)")
+    T: int = option(1000, "number of diffusion steps (the paper used 40 for the Swiss roll); continuous: the "
+                          "steps its sampler and posteriors take unless --steps says otherwise")
     schedule: ScheduleKind = option(ScheduleKind.LOGSNR, "noise schedule beta_t (logsnr: even steps in log signal-to-noise ratio)")
     beta_1: float = option(1e-5, "the first step's fixed, small beta_1 (sets the finest scale resolved)")
     beta_max: float = option(0.02, "linear schedule: its last beta at T = 1000 (other T scale it by 1000/T, "
@@ -45,6 +51,8 @@ class DiffusionConfig:
         Parameterization.POSTERIOR, "how network outputs become the reverse mean and variance"
     )
     pi: float | None = option(None, "binomial: stationary rate of the noise (default: the data's mean activity)")
+    gamma_0: float = option(-13.3, "continuous: -log SNR at t = 0 (the decoder's noise: its variance is exp(gamma_0))")
+    gamma_1: float = option(5.0, "continuous: -log SNR at t = 1 (how close q(z_1 | x) comes to the prior)")
 
     def __post_init__(self) -> None:
         coerce_enums(self)
@@ -65,6 +73,8 @@ class DiffusionProcess(nn.Module, abc.ABC):
     out_channels: int
     #: the states are continuous, so discrete data (images' grey levels) are dequantized for it
     continuous: bool
+    #: time runs over steps 1..T (the network may have a readout per step)
+    discrete_time: bool = True
 
     def __init__(self, config: DiffusionConfig):
         super().__init__()
@@ -73,6 +83,10 @@ class DiffusionProcess(nn.Module, abc.ABC):
     @property
     def T(self) -> int:
         return self.config.T
+
+    @property
+    def kind(self) -> ProcessKind:
+        return ProcessKind(self.config.process)
 
     @classmethod
     def check_data(cls, x: np.ndarray, name: str) -> None:
@@ -84,12 +98,16 @@ class DiffusionProcess(nn.Module, abc.ABC):
         return config
 
     @abc.abstractmethod
-    def table(self) -> ScheduleTable:
-        """The schedule table (float64; differentiable if the schedule is learned)."""
+    def table(self) -> Any:
+        """The schedule's quantities (float64; differentiable if the schedule is learned)."""
 
     @abc.abstractmethod
-    def time_coordinate(self) -> Tensor:
-        """(T+1,) float32 position of each step in [0, 1], fixed at construction, for networks."""
+    def network_time(self, t: Tensor, table: Any) -> tuple[Tensor, Tensor]:
+        """(step index, position in [0, 1]) that the network sees for times ``t``."""
+
+    @abc.abstractmethod
+    def discretized(self, steps: int | None) -> "DiscreteProcess":
+        """The chain of ``steps`` steps that samples, conditions and is scored step by step."""
 
     def network_input(self, xt: Tensor) -> Tensor:
         """What the network sees of x_t (the state itself unless a process says otherwise)."""
@@ -97,7 +115,7 @@ class DiffusionProcess(nn.Module, abc.ABC):
 
     # -- the forward process and its randomness ------------------------------------------------
     @abc.abstractmethod
-    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
+    def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: Any) -> Tensor:
         """A draw of x_t from q(x_t | x_0); ``noise`` is this process's source of randomness."""
 
     @abc.abstractmethod
@@ -116,37 +134,73 @@ class DiffusionProcess(nn.Module, abc.ABC):
     def noise_feature_variance(self, x0: Tensor) -> float:
         """Var[u(noise)] for one example like those of ``x0`` (exact)."""
 
-    @abc.abstractmethod
-    def cv_reference(self, table: ScheduleTable) -> Tensor:
-        """(T,) starting control-variate coefficients a_t, t = 1..T, before training refines them."""
-
     # -- the reverse kernel and the terms of the bound -----------------------------------------
     @abc.abstractmethod
-    def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> Any:
+    def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: Any) -> Any:
         """The reverse kernel p(x_{t-1} | x_t) from network outputs of shape (B, out_channels, *shape)."""
+
+    @abc.abstractmethod
+    def at_decoder(self, t: Tensor) -> Tensor:
+        """Which drawn times are the decoder's (bool, like ``t``)."""
+
+    def decoder_expectation(self, x0: Tensor, table: Any) -> Tensor | None:
+        """E_q[-log p(x_0 | x_1)] per example where it is known in closed form; None where drawn
+        rows at the decoder's step carry it (``decoder_nll``)."""
+        return None
 
     @abc.abstractmethod
     def decoder_nll(self, x0: Tensor, kernel: Any) -> Tensor:
         """-log p(x_0 | x_1) per example, in nats, for the kernel at t = 1."""
 
     @abc.abstractmethod
-    def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: Any, table: ScheduleTable) -> Tensor:
+    def posterior_kl(self, x0: Tensor, xt: Tensor, t: Tensor, kernel: Any, table: Any) -> Tensor:
         """KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) per example, in nats, for t >= 2 (rows at
-        t = 1 give a finite stand-in that the bound never uses)."""
+        t = 1 give a finite stand-in that the bound never uses); continuous time: the integrand."""
 
     @abc.abstractmethod
-    def prior_kl(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def prior_kl(self, x0: Tensor, table: Any) -> Tensor:
         """KL(q(x_T | x_0) || p(x_T)) per example, in nats (exact)."""
 
     @abc.abstractmethod
-    def edge_reference(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def edge_reference(self, x0: Tensor, table: Any) -> Tensor:
         """H_q(X_1 | X_0) per example, in nats: what a perfect decoder term would cost."""
 
     @abc.abstractmethod
-    def eq14_offset(self, x0: Tensor, table: ScheduleTable) -> Tensor:
+    def eq14_offset(self, x0: Tensor, table: Any) -> Tensor:
         """H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T) per example (eq. 14's edge terms), in nats."""
 
-    # -- sampling, the null model and entropies -------------------------------------------------
+    @abc.abstractmethod
+    def log_null(self, x0: Tensor) -> Tensor:
+        """Per-example log-likelihood of the null model (paper's L_null), in nats."""
+
+
+class DiscreteProcess(DiffusionProcess):
+    """A chain of T steps: a schedule table, one network position per step, exact steps to sample."""
+
+    @abc.abstractmethod
+    def table(self) -> ScheduleTable:
+        """The schedule table (float64; differentiable if the schedule is learned)."""
+
+    @abc.abstractmethod
+    def time_coordinate(self) -> Tensor:
+        """(T+1,) float32 position of each step in [0, 1], fixed at construction, for networks."""
+
+    def network_time(self, t: Tensor, table: Any) -> tuple[Tensor, Tensor]:
+        return t, self.time_coordinate()[t]
+
+    def at_decoder(self, t: Tensor) -> Tensor:
+        return t == 1
+
+    def discretized(self, steps: int | None) -> "DiscreteProcess":
+        if steps is not None and steps != self.T:
+            raise ConfigError(f"this run's chain has T = {self.T} steps; a different number of steps (--steps "
+                              f"{steps}) is for continuous-time runs (--process continuous)")
+        return self
+
+    @abc.abstractmethod
+    def cv_reference(self, table: ScheduleTable) -> Tensor:
+        """(T,) starting control-variate coefficients a_t, t = 1..T, before training refines them."""
+
     @abc.abstractmethod
     def sample_prior(self, shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
         """x_T ~ p(x_T), float64."""
@@ -154,10 +208,6 @@ class DiffusionProcess(nn.Module, abc.ABC):
     @abc.abstractmethod
     def sample_step(self, kernel: Any, generator: torch.Generator | None) -> Tensor:
         """x_{t-1} ~ p(x_{t-1} | x_t), float64."""
-
-    @abc.abstractmethod
-    def log_null(self, x0: Tensor) -> Tensor:
-        """Per-example log-likelihood of the null model (paper's L_null), in nats."""
 
     @abc.abstractmethod
     def entropy_bounds(self, table: ScheduleTable, x0: Tensor) -> tuple[Tensor, Tensor]:

@@ -21,7 +21,7 @@ from ..equations import binomial as b
 from ..equations.shapes import at, sum_per_example as _sum
 from ..errors import ConfigError, DataError
 from ..schedule import Schedule, ScheduleKind, ScheduleTable
-from .base import DiffusionConfig, DiffusionProcess
+from .base import DiffusionConfig, DiscreteProcess
 
 
 def _ones(x0: Tensor) -> Tensor:
@@ -36,7 +36,7 @@ class ReverseBernoulli:
     x0_logit: Tensor
 
 
-class BinomialDiffusion(DiffusionProcess):
+class BinomialDiffusion(DiscreteProcess):
     """q(x_t = 1 | x_{t-1}) = x_{t-1} (1 - beta_t) + pi beta_t;  p(x_T) = Bernoulli(pi)."""
 
     out_channels = 1

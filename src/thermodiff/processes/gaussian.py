@@ -9,7 +9,8 @@ from ..equations import gaussian as g
 from ..equations.reverse import Parameterization, ReverseGaussian, reverse_gaussian
 from ..equations.shapes import sum_per_example
 from ..schedule import Schedule, ScheduleTable
-from .base import DiffusionConfig, DiffusionProcess
+from .gaussian_noise import GaussianNoise
+from .base import DiffusionConfig, DiscreteProcess
 
 
 def logsnr_coordinate(table: ScheduleTable) -> Tensor:
@@ -25,18 +26,20 @@ def logsnr_coordinate(table: ScheduleTable) -> Tensor:
     return ((hi - lam) / (hi - lo)).to(torch.float32)
 
 
-class GaussianDiffusion(DiffusionProcess):
+class GaussianDiffusion(GaussianNoise, DiscreteProcess):
     """q(x_t | x_{t-1}) = N(x_{t-1} sqrt(1 - beta_t), beta_t I); p(x_T) = N(0, I)."""
 
-    out_channels = 2
     continuous = True
 
-    def __init__(self, config: DiffusionConfig):
+    def __init__(self, config: DiffusionConfig, schedule: Schedule | None = None, time: Tensor | None = None):
+        """``schedule`` and ``time`` (the network's position of each step) replace those of
+        ``config`` for a chain on a given grid (a continuous-time process's discretization)."""
         super().__init__(config)
-        self.schedule = Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
+        self.schedule = schedule or Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
         self.parameterization = Parameterization(config.parameterization)
+        self.out_channels = 1 if self.parameterization is Parameterization.FIXED else 2  # z_mu (and z_Sigma)
         with torch.no_grad():
-            self.register_buffer("_time", logsnr_coordinate(self.schedule.table()))
+            self.register_buffer("_time", logsnr_coordinate(self.schedule.table()) if time is None else time)
 
     def table(self) -> ScheduleTable:
         return self.schedule.table()
@@ -44,21 +47,9 @@ class GaussianDiffusion(DiffusionProcess):
     def time_coordinate(self) -> Tensor:
         return self._time
 
-    def noise_like(self, x0: Tensor, generator: torch.Generator | None) -> Tensor:
-        return torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: ScheduleTable) -> Tensor:
         sqrt_abar, sqrt_one_minus = table.memo("q_sample_scales", _q_sample_scales)
         return g.at(sqrt_abar, t, x0) * x0 + g.at(sqrt_one_minus, t, x0) * noise
-
-    def antithetic(self, noise: Tensor) -> Tensor:
-        return -noise
-
-    def noise_feature(self, noise: Tensor) -> Tensor:
-        return sum_per_example(noise**2 - 1.0)
-
-    def noise_feature_variance(self, x0: Tensor) -> float:
-        return 2.0 * x0[0].numel()
 
     def cv_reference(self, table: ScheduleTable) -> Tensor:
         """a_t for unit-variance Gaussian data, per dimension of the chi-square part of ell_t.
@@ -71,7 +62,7 @@ class GaussianDiffusion(DiffusionProcess):
         return (c2 * abar * omab / (2.0 * (table.beta_tilde[1:] + c2 * omab))).detach()
 
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
-        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, 1], xt, t, table)
+        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, -1], xt, t, table)
 
     def decoder_nll(self, x0: Tensor, kernel: ReverseGaussian) -> Tensor:
         return -sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
@@ -103,10 +94,6 @@ class GaussianDiffusion(DiffusionProcess):
     def sample_step(self, kernel: ReverseGaussian, generator: torch.Generator | None) -> Tensor:
         noise = torch.randn(kernel.mean.shape, generator=generator, device=kernel.mean.device, dtype=kernel.mean.dtype)
         return kernel.mean + torch.exp(0.5 * kernel.log_var) * noise
-
-    def log_null(self, x0: Tensor) -> Tensor:
-        zero = torch.zeros_like(x0)
-        return sum_per_example(g.normal_log_prob(x0, zero, zero))
 
     def entropy_bounds(self, table: ScheduleTable, x0: Tensor) -> tuple[Tensor, Tensor]:
         return g.entropy_bounds(table)

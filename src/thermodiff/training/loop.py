@@ -162,7 +162,7 @@ class Trainer:
         """Fold the global batch's terms (``t``: its steps) into the per-step statistics; K in bits."""
         model = self.model
         ell, u = terms.ell[:, 0], terms.u[:, 0]
-        edge = torch.where(t[local] == 1, model.process.edge_reference(x0, model.process.table()), 0.0)
+        edge = torch.where(model.process.at_decoder(t[local]), model.process.edge_reference(x0, model.process.table()), 0.0)
         stats = (ell - terms.control[:, 0] - edge, ell, u, minus_K)
         if self.ctx.distributed:
             stats = dist_util.all_gather_cat(torch.stack(stats, dim=1), self.ctx).unbind(1)

@@ -11,7 +11,6 @@ highest noisy score would often keep early, undertrained weights).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -49,8 +48,9 @@ class Validation:
 
     def judge(self, model: DiffusionModel, step: int, previous: Selected | None) -> tuple[Selected | None, float]:
         """(the weights to keep, ``model``'s validation K): ``model``'s, unless clearly worse than the best so far."""
-        config = replace(VALIDATION_ESTIMATOR, t_samples=min(VALIDATION_ESTIMATOR.t_samples, model.T - 1))
-        x = self.x[: max(64, VALIDATION_EVALUATIONS // (config.trajectories * (config.t_samples + 1)))]
+        config = VALIDATION_ESTIMATOR
+        rows = model.steps.rows_per_example(config.t_samples)
+        x = self.x[: max(64, VALIDATION_EVALUATIONS // (config.trajectories * rows))]
         scores = torch.as_tensor(evaluate(model, x, self.coordinates, config, uniform_steps=True).per_example_data())
         K = float(scores.mean())
         if previous is None or previous.best is None or K > float(previous.best.mean()):
@@ -66,6 +66,5 @@ class Validation:
 def periodic_report(model: DiffusionModel, heldout: np.ndarray, coordinates: Coordinates, step: int,
                     running_K: float) -> dict[str, Any]:
     """The held-out bound of the moving average, quickly estimated (metrics.jsonl's records)."""
-    quick = replace(PERIODIC_ESTIMATOR, t_samples=min(PERIODIC_ESTIMATOR.t_samples, model.T - 1))
-    summary = evaluate(model, heldout, coordinates, quick).summary()
+    summary = evaluate(model, heldout, coordinates, PERIODIC_ESTIMATOR).summary()
     return {"step": step, "running_K": running_K, **{k: summary[k] for k in ("K", "K_data", "stderr")}}

@@ -1,0 +1,103 @@
+"""Continuous time against discrete time, at equal wall-clock budgets, and what fewer sampling steps cost.
+
+images: for each image set, train the discrete-time default and `--process continuous` (default
+settings otherwise, the same `--time-limit`), evaluate the held-out split (`thermodiff evaluate
+--json`), and print bits/dim beside the full-covariance Gaussian on the same images.
+
+    python benchmarks/continuous.py images --time-limit 30 --out runs/bench-ct --only textures deadleaves digits
+
+sampling: for a continuous-time run, the bound of the N-step chain obtained from it
+(`evaluate --steps N`) and the wall time of `sample --n 64 --steps N`, for N = 1000, 250, 100,
+50, 20, next to the continuous-time bound; the samples go to PNG grids.
+
+    python benchmarks/continuous.py sampling runs/bench-ct/textures-continuous --png-dir docs
+
+For the toy sets with an exact density, benchmarks/core.py takes the process after `--`:
+    python benchmarks/core.py --time-limit 5 --out runs/bench-core-ct -- --process continuous
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from common import run
+
+PROCESSES = {"discrete": [], "continuous": ["--process", "continuous"]}
+
+
+def _thermodiff(*args: str) -> str:
+    return run([sys.executable, "-m", "thermodiff", *args])
+
+
+def image_row(name: str, process: str, args) -> dict:
+    run_dir = args.out / f"{name}-{process}"
+    if run_dir.exists():
+        sys.exit(f"{run_dir} exists; remove it or choose another --out")
+    started = time.monotonic()
+    _thermodiff("train", name, "--out", str(run_dir), "--time-limit", str(args.time_limit), *PROCESSES[process])
+    train_minutes = (time.monotonic() - started) / 60
+    started = time.monotonic()
+    record = json.loads(_thermodiff("evaluate", str(run_dir), "--json"))
+    steps = json.loads((run_dir / "evaluation.json").read_text())["step"]
+    return {"data": name, "process": process, "bits_per_dim": record["bits_per_dim"],
+            "stderr": record["bits_per_dim_stderr"], "gaussian": record["gaussian_bits_per_dim"], "steps": steps,
+            "train_minutes": train_minutes, "eval_minutes": (time.monotonic() - started) / 60,
+            "estimator": record["estimator"]}
+
+
+def images(args) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in args.only:
+        for process in PROCESSES:
+            rows.append(image_row(name, process, args))
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| data | process | bits/dim | Gaussian bits/dim | steps | train min | eval min |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['data']} | {r['process']} | {r['bits_per_dim']:.4f} ± {r['stderr']:.4f} | {r['gaussian']:.4f} "
+              f"| {r['steps']} | {r['train_minutes']:.1f} | {r['eval_minutes']:.1f} |")
+
+
+def sampling(args) -> None:
+    run_dir = args.run
+    continuous = json.loads(_thermodiff("evaluate", str(run_dir), "--json"))
+    rows = [{"steps": "continuous", "bits_per_dim": continuous["bits_per_dim"], "stderr": continuous["bits_per_dim_stderr"],
+             "sample_seconds": None}]
+    for N in args.steps:
+        started = time.monotonic()
+        png = [] if args.png_dir is None else ["--png", str(args.png_dir / f"{run_dir.name}_steps{N}.png")]
+        _thermodiff("sample", str(run_dir), "--n", "64", "--steps", str(N), "--out", str(run_dir / f"samples_{N}.npy"), *png)
+        seconds = time.monotonic() - started
+        record = json.loads(_thermodiff("evaluate", str(run_dir), "--json", "--steps", str(N)))
+        rows.append({"steps": N, "bits_per_dim": record["bits_per_dim"], "stderr": record["bits_per_dim_stderr"],
+                     "sample_seconds": seconds})
+        print(json.dumps(rows[-1]), flush=True)
+    print("\n| steps | bits/dim (N-step bound) | sample 64 images (s) |")
+    print("|---|---|---|")
+    for r in rows:
+        seconds = "" if r["sample_seconds"] is None else f"{r['sample_seconds']:.1f}"
+        print(f"| {r['steps']} | {r['bits_per_dim']:.4f} ± {r['stderr']:.4f} | {seconds} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("images")
+    p.add_argument("--time-limit", type=float, default=30.0)
+    p.add_argument("--out", type=Path, default=Path("runs/bench-ct"))
+    p.add_argument("--only", nargs="*", default=["textures", "deadleaves", "digits"])
+    p = sub.add_parser("sampling")
+    p.add_argument("run", type=Path)
+    p.add_argument("--steps", type=int, nargs="*", default=[1000, 250, 100, 50, 20])
+    p.add_argument("--png-dir", type=Path, default=None)
+    args = parser.parse_args()
+    images(args) if args.what == "images" else sampling(args)
+
+
+if __name__ == "__main__":
+    main()
