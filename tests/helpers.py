@@ -103,3 +103,21 @@ class EnumerationOracle(nn.Module):
 
 TINY = ["--T", "20", "--width", "32", "--depth", "1", "--bumps", "4", "--batch-size", "64",
         "--eval-every", "20", "--eval-examples", "32", "--checkpoint-every", "10"]
+
+
+def trained_with_two_observations(root):
+    """A tiny run on correlated 3-D data in ``root`` (d.npy, run/), and obs.npy (its first two
+    examples, the middle value unknown: NaN) with mask.npy (1, 0, 1). Returns (data, obs, run)."""
+    import numpy as np
+
+    from thermodiff.cli import main
+
+    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
+    np.save(root / "d.npy", data)
+    run = root / "run"
+    assert main(["train", str(root / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
+    obs = data[:2].copy()
+    obs[:, 1] = np.nan
+    np.save(root / "obs.npy", obs)
+    np.save(root / "mask.npy", np.array([1, 0, 1]))  # broadcasts over the examples
+    return data, obs, run

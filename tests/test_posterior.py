@@ -230,16 +230,9 @@ def test_bad_evidence_gets_one_clear_message():
 
 
 def test_cli_inpaint_and_denoise(tmp_path, capsys):
-    from helpers import TINY
+    from helpers import trained_with_two_observations
 
-    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
-    np.save(tmp_path / "d.npy", data)
-    run = tmp_path / "run"
-    assert main(["train", str(tmp_path / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
-    obs = data[:2].copy()
-    obs[:, 1] = np.nan
-    np.save(tmp_path / "obs.npy", obs)
-    np.save(tmp_path / "mask.npy", np.array([1, 0, 1]))  # broadcasts over the examples
+    data, obs, run = trained_with_two_observations(tmp_path)
     out = tmp_path / "filled.npy"
     assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "mask.npy"),
                  "--n-samples", "3", "--out", str(out)]) == 0

@@ -15,13 +15,15 @@ import torch
 from scipy.stats import multivariate_normal as mvn
 from scipy.stats import norm as normal
 
-from helpers import TINY, CorrelatedGaussianOracle, EnumerationOracle, GaussianOracle
+from helpers import TINY, CorrelatedGaussianOracle, EnumerationOracle, GaussianOracle, trained_with_two_observations
 from test_posterior import M_W, PATTERNS, S_W, ZSCORE, D, exact_conditional, gaussian_setup
 from thermodiff.cli import main
 from thermodiff.conditioning import PosteriorConfig, Smooth, denoising, inpainting, posterior, sample_posterior
+from thermodiff.conditioning.dense import ParticleDensePath
 from thermodiff.data.normalize import identity
 from thermodiff.equations import particles as smc
-from thermodiff.equations.products import LinearEvidence, condition_gaussian
+from thermodiff.equations.products import (MAX_TWEEDIE_GAIN, LinearEvidence, condition_gaussian, steady_x0_covariance,
+                                          tweedie_covariance)
 from thermodiff.errors import ConfigError, DataError
 from thermodiff.model import DiffusionModel
 from thermodiff.processes import DiffusionConfig, ProcessKind, make_process
@@ -67,14 +69,34 @@ def test_effective_sample_size_and_the_mean_over_systems():
     assert math.isclose(float(log_mean), math.log(3.0)) and math.isclose(float(se), z.std(ddof=1) / 2 / 3)
 
 
+def test_the_steady_covariance_is_tweedies_until_the_jacobians_error_is_magnified_too_much():
+    """Below the gain limit, Tweedie's covariance as it is; above it, (1 - abar) I, exact for N(0, I)
+    data, which a Jacobian off by 0.05 (a trained network's) would turn into negative eigenvalues."""
+    g = torch.Generator().manual_seed(0)
+    exact = torch.eye(3, dtype=torch.float64)  # N(0, I) data: E[x_0|x_t] = sqrt(abar) x_t, J = sqrt(abar) I
+    noisy = 0.05 * torch.randn(4, 3, 3, generator=g, dtype=torch.float64)
+    for abar in (0.9, 0.2, 0.02, 1e-3, 1e-5):
+        abar = torch.tensor(abar, dtype=torch.float64)
+        J = abar.sqrt() * exact + noisy
+        got = steady_x0_covariance(J, abar)
+        if (1 - abar) / abar.sqrt() <= MAX_TWEEDIE_GAIN:
+            assert torch.equal(got, tweedie_covariance(J, abar))
+        else:
+            assert torch.allclose(got, (1 - abar) * exact.expand(4, 3, 3))
+            assert torch.linalg.eigvalsh(tweedie_covariance(J, abar)).min() < 0  # what it replaces
+        assert torch.allclose(steady_x0_covariance(abar.sqrt() * exact.expand(4, 3, 3), abar), (1 - abar) * exact, atol=1e-12)
+
+
 # -- Gaussian data: the diffused step and its twist are exact, so every weight is equal -------------
 @pytest.mark.parametrize("whitened", [True, False])
-def test_on_gaussian_data_every_weight_is_equal_and_log_p_y_is_exact(whitened):
+def test_on_gaussian_data_every_weight_is_equal_and_log_p_y_is_exact(whitened, monkeypatch):
     """The oracle kernel of Gaussian data: the diffused step is the exact p(x_{t-1} | x_t, y) and the
     twist the exact p(y | x_t), so the weights never move (ESS = M) and log Z is p(y) itself: the
     density of the known values (inpainting) or of the noisy data (denoising), data coordinates.
     With equal weights the samples are the diffused method's, exact here (test_posterior.py).
-    Dense evidence (whitened data) and coordinate by coordinate (z-scored, dense_max = 0)."""
+    Dense evidence (whitened data) and coordinate by coordinate (z-scored, dense_max = 0). The
+    steady covariance at the noisiest steps is not exact for these data (not N(0, I) in model
+    coordinates), so there the weights move a little and log p(y) is still right."""
     model, norm, mean, cov = gaussian_setup(T=20)
     options = {}
     if not whitened:
@@ -86,7 +108,12 @@ def test_on_gaussian_data_every_weight_is_equal_and_log_p_y_is_exact(whitened):
     cases = [(inpainting(x, mask, (D,)), [mvn.logpdf(x[i, mask[i]], mean[mask[i]], cov[np.ix_(mask[i], mask[i])]) for i in range(2)]),
              (denoising(x, 1.5, (D,)), [mvn.logpdf(x[i], mean, cov + 2.25 * np.eye(D)) for i in range(2)])]
     for evidence, log_p_y in cases:
-        got = posterior(model, norm, (D,), GAUSSIAN, evidence, PosteriorConfig(method="smc", particles=32, n_samples=64, **options))
+        config = PosteriorConfig(method="smc", particles=32, n_samples=64, **options)
+        steady = posterior(model, norm, (D,), GAUSSIAN, evidence, config).report  # the reference at the noisiest steps
+        assert np.all(steady.ess > 0.95 * 32) and np.allclose(steady.log_evidence, log_p_y, atol=0.05)
+        monkeypatch.setattr(ParticleDensePath, "max_gain", math.inf)  # Tweedie's covariance at every step: exact
+        got = posterior(model, norm, (D,), GAUSSIAN, evidence, config)
+        monkeypatch.undo()
         assert got.report.systems == 2 and got.report.stderr_from == "independent systems"
         assert np.allclose(got.report.ess, 32, rtol=1e-6) and (got.report.resamplings == 0).all()
         assert np.allclose(got.report.log_evidence, log_p_y, atol=1e-5), (got.report.log_evidence, log_p_y)
@@ -94,9 +121,11 @@ def test_on_gaussian_data_every_weight_is_equal_and_log_p_y_is_exact(whitened):
 
 
 @pytest.mark.parametrize("case", ["dense", "coordinates", "denoise", "binary"])
-def test_one_particle_is_the_diffused_method(case):
+def test_one_particle_is_the_diffused_method(case, monkeypatch):
     """M = 1: nothing is resampled and the proposals draw the same numbers: the same samples, bit
-    for bit (denoising z-scored data is the exception: smc starts at T, not from the noisy data)."""
+    for bit (denoising z-scored data is the exception: smc starts at T, not from the noisy data),
+    once dense paths keep Tweedie's covariance at every step as the diffused method does."""
+    monkeypatch.setattr(ParticleDensePath, "max_gain", math.inf)
     options, kind, evidence = {}, GAUSSIAN, inpainting(np.ones((2, D)), np.array([[1, 0, 0, 1], [0, 1, 0, 0]]), (D,))
     model, norm = gaussian_setup(T=20)[:2]
     if case == "coordinates":
@@ -264,14 +293,7 @@ def test_particles_zero_is_refused(tmp_path, capsys):
 
 
 def test_cli_prints_and_writes_log_p_y_and_the_final_ess(tmp_path, capsys):
-    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
-    np.save(tmp_path / "d.npy", data)
-    run = tmp_path / "run"
-    assert main(["train", str(tmp_path / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
-    obs = data[:2].copy()
-    obs[:, 1] = np.nan
-    np.save(tmp_path / "obs.npy", obs)
-    np.save(tmp_path / "mask.npy", np.array([1, 0, 1]))
+    data, obs, run = trained_with_two_observations(tmp_path)
     capsys.readouterr()
     out, report = tmp_path / "f.npy", tmp_path / "r.json"
     assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "mask.npy"), "--method", "smc",

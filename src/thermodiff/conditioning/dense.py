@@ -8,17 +8,22 @@ N(mu, diag Sigma) times N(y; A x, R) is Gaussian, drawn by Matheron's rule (equa
   for Gaussian data. The last step uses r itself.
 - ``smc``: the diffused step as the proposal of sequential Monte Carlo (particles.py), weighed
   with the twist r_s(x) = N(y; A x0_hat(x), R + A Cov[x_0|x] A^T), r carried back to x itself.
+  Both take Cov[x_0|x] from ``steady_x0_covariance``: Tweedie's where the network's Jacobian is
+  trustworthy, the normalized reference (1 - abar) I at the noisiest steps, where Tweedie's had
+  negative eigenvalues and made the proposal a near-delta that the weights could not repair
+  (log p(y) off by 500 nats on benchmarks/posterior_mixture.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from ..equations.products import (DiagonalEvidence, LinearEvidence, diffused_evidence, log_likelihood, log_predictive,
-                                  matheron_update, proper, tweedie_covariance)
+from ..equations.products import (MAX_TWEEDIE_GAIN, DiagonalEvidence, LinearEvidence, diffused_evidence, log_likelihood,
+                                  log_predictive, matheron_update, proper, steady_x0_covariance, tweedie_covariance)
 from .affine import as_linear, linear_evidence
 from .base import Draw
 from .evidence import Observations
@@ -68,13 +73,24 @@ class DiffusedDensePath(DensePath):
         if s == 0:
             return self.evidence
         x0_hat, J = self.reverse.x0_and_jacobian(mean, s)
-        return diffused_evidence(self.evidence, mean, x0_hat, J, tweedie_covariance(J, self.reverse.table.alpha_bar[s]))
+        return diffused_evidence(self.evidence, mean, x0_hat, J, self.x0_covariance(J, s))
+
+    def x0_covariance(self, J: Tensor, s: int) -> Tensor:
+        """Cov[x_0 | x_s] by Tweedie from the Jacobian J of x0_hat."""
+        return tweedie_covariance(J, self.reverse.table.alpha_bar[s])
 
 
 @dataclass(frozen=True)
 class ParticleDensePath(DiffusedDensePath, GaussianParticles):
     """The diffused step, weighed: p r_s / g = Z~ r_s(x) / r~_s(x), where r~_s is r_s linearized at
     the step's mean (what the draw multiplies by) and Z~ the normalizer of that product."""
+
+    #: Tweedie's covariance up to this gain on the Jacobian, the steady reference above it
+    max_gain: ClassVar[float] = MAX_TWEEDIE_GAIN
+
+    def x0_covariance(self, J: Tensor, s: int) -> Tensor:
+        """Cov[x_0 | x_s] that stays a covariance at the noisiest steps (``steady_x0_covariance``)."""
+        return steady_x0_covariance(J, self.reverse.table.alpha_bar[s], self.max_gain)
 
     def weighted_draw(self, mean: Tensor, var: Tensor, s: int, log_twist: Tensor, generator: torch.Generator | None) -> Draw:
         evidence = self.evidence_at(mean, s)
