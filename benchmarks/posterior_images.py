@@ -8,7 +8,9 @@ For a trained image run (e.g. from benchmarks/images.py), takes held-out images 
   pixels of the posterior mean and of one draw, against the Gaussian conditional mean;
 for each method: the paper's r_t = r; diffused, the default (denoising starts from the noisy
 images as a diffused state; evidence is carried between pixels through the network's Jacobian,
-one backward pass per step); and diffused without that coupling.
+one backward pass per step); diffused without that coupling; and smc with 4 particles per
+system (started from noise; each sample costs about what a diffused chain costs, plus one
+forward pass of the network per step for the twist).
 
     python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 12 --samples 16
 """
@@ -32,6 +34,7 @@ VARIANTS = {
     "paper": {"method": Method.PAPER},
     "diffused": {"method": Method.DIFFUSED},  # the default: coupled between pixels
     "diffused, uncoupled": {"method": Method.DIFFUSED, "coupling": False},
+    "smc, M = 4": {"method": Method.SMC, "particles": 4},
 }
 
 

@@ -179,3 +179,21 @@ def check_approach(log_w, truth, K):
     gap_1, gap_k = truth - L[1], truth - L[k]
     assert float(gap_k.mean()) > -3 * paired_se(gap_k), "L_k above the exact log-likelihood"
     assert float(gap_k.mean()) < 0.25 * float(gap_1.mean()), (float(gap_1.mean()), float(gap_k.mean()))
+
+
+def trained_with_two_observations(root):
+    """A tiny run on correlated 3-D data in ``root`` (d.npy, run/), and obs.npy (its first two
+    examples, the middle value unknown: NaN) with mask.npy (1, 0, 1). Returns (data, obs, run)."""
+    import numpy as np
+
+    from thermodiff.cli import main
+
+    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
+    np.save(root / "d.npy", data)
+    run = root / "run"
+    assert main(["train", str(root / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
+    obs = data[:2].copy()
+    obs[:, 1] = np.nan
+    np.save(root / "obs.npy", obs)
+    np.save(root / "mask.npy", np.array([1, 0, 1]))  # broadcasts over the examples
+    return data, obs, run

@@ -198,6 +198,37 @@ def test_continuous_runs_evaluate_sample_condition_and_resume(continuous_run, ca
     assert "at least 1" in capsys.readouterr().err
 
 
+def test_smc_runs_over_the_n_step_chain_of_a_continuous_run(continuous_run, capsys, monkeypatch):
+    """--method smc on a continuous-time run samples the chain of with_steps(N) (default: the
+    run's T), like the other methods: with one particle (and Tweedie's covariance at every step)
+    it is the diffused method bit for bit."""
+    from thermodiff.conditioning import PosteriorConfig
+    from thermodiff.conditioning.dense import ParticleDensePath
+    from thermodiff.run import Run
+
+    root = continuous_run
+    run = Run.open(root / "run")
+    observed, mask = np.array([[1.0, 0.0], [0.5, -1.0]]), np.array([1, 0])
+    for steps in (8, None):
+        expected = run.load_model().with_steps(steps).T  # N + 1 reverse steps: x_0 below the N-step grid's first time
+        done = []
+        result = run.inpaint_posterior(observed, mask, PosteriorConfig(method="smc", particles=4, n_samples=6, seed=2),
+                                       progress=done.append, steps=steps)
+        assert sum(done) == expected  # all systems in one batch, down every step of the N-step chain
+        assert result.samples.shape == (6, 2, 2) and np.all(result.samples[:, :, 0] == observed[:, 0])
+        assert np.all(np.isfinite(result.report.log_evidence)) and np.all(result.report.log_evidence_stderr >= 0)
+    one = PosteriorConfig(method="smc", particles=1, n_samples=3, seed=5)
+    diffused = PosteriorConfig(method="diffused", n_samples=3, seed=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(ParticleDensePath, "max_gain", math.inf)
+        assert np.array_equal(run.inpaint(observed, mask, one, steps=6), run.inpaint(observed, mask, diffused, steps=6))
+    np.save(root / "noisy.npy", np.load(root / "x.npy")[:3])
+    capsys.readouterr()
+    assert main(["denoise", str(root / "run"), "--data", str(root / "noisy.npy"), "--noise-std", "0.5", "--method", "smc",
+                 "--particles", "4", "--n-samples", "2", "--steps", "5", "--out", str(root / "c.npy")]) == 0
+    assert np.load(root / "c.npy").shape == (2, 3, 2) and "example 2: log p(y)" in capsys.readouterr().out
+
+
 def test_the_network_may_run_in_bfloat16_while_the_bound_stays_float64(tmp_path):
     x = np.random.default_rng(1).normal(size=(200, 2))
     np.save(tmp_path / "x.npy", x)

@@ -230,16 +230,9 @@ def test_bad_evidence_gets_one_clear_message():
 
 
 def test_cli_inpaint_and_denoise(tmp_path, capsys):
-    from helpers import TINY
+    from helpers import trained_with_two_observations
 
-    data = np.random.default_rng(0).multivariate_normal([0, 1, 2], [[1, .5, 0], [.5, 1, .3], [0, .3, 1]], size=400)
-    np.save(tmp_path / "d.npy", data)
-    run = tmp_path / "run"
-    assert main(["train", str(tmp_path / "d.npy"), "--out", str(run), "--steps", "20", *TINY]) == 0
-    obs = data[:2].copy()
-    obs[:, 1] = np.nan
-    np.save(tmp_path / "obs.npy", obs)
-    np.save(tmp_path / "mask.npy", np.array([1, 0, 1]))  # broadcasts over the examples
+    data, obs, run = trained_with_two_observations(tmp_path)
     out = tmp_path / "filled.npy"
     assert main(["inpaint", str(run), "--data", str(tmp_path / "obs.npy"), "--mask", str(tmp_path / "mask.npy"),
                  "--n-samples", "3", "--out", str(out)]) == 0
@@ -360,6 +353,12 @@ SMOOTH = Smooth(lambda x: -0.5 * (x**2).sum(-1), 3)
     (NOISY, False, dict(dense_max=0, coupling=False), "NoisyStart", "DiffusedCoordinatePath", True),
     (SMOOTH, True, dict(method="paper"), "SmoothPath", "SmoothPath", False),
     (SMOOTH, False, dict(dense_max=0), "DiffusedSmoothPath", "DiffusedSmoothPath", False),
+    # smc: the diffused paths that weigh their draws, always from T (its weights need the model's p(x_T))
+    (KNOWN, True, dict(method="smc"), "ParticleDensePath", "ParticleDensePath", False),
+    (KNOWN, False, dict(method="smc", dense_max=0, coupling=False), "ParticleCoordinatePath", "ParticleCoordinatePath", False),
+    (NOISY, False, dict(method="smc"), "ParticleDensePath", "ParticleDensePath", False),
+    (NOISY, False, dict(method="smc", dense_max=0), "ParticleCoupledPath", "ParticleCoupledPath", False),
+    (SMOOTH, True, dict(method="smc"), "ParticleSmoothPath", "ParticleSmoothPath", False),
 ])
 def test_each_kind_of_evidence_gets_its_path(evidence, whitened, options, start, path, below_T):
     """The path is chosen once, from the evidence, the normalization, the method and the dimension."""
@@ -369,7 +368,8 @@ def test_each_kind_of_evidence_gets_its_path(evidence, whitened, options, start,
     assert (1 <= s < 20) if below_T else s == 20, s
 
 
-@pytest.mark.parametrize("method, path", [("paper", "BinomialPath"), ("diffused", "DiffusedBinomialPath")])
+@pytest.mark.parametrize("method, path", [("paper", "BinomialPath"), ("diffused", "DiffusedBinomialPath"),
+                                          ("smc", "ParticleBinomialPath")])
 def test_binary_inpainting_gets_the_binomial_path(method, path):
     evidence = inpainting(np.zeros((2, 6)), np.eye(6, dtype=bool)[:2], (6,))
     assert chosen(ProcessKind.BINOMIAL, evidence, identity((6,)), (6,), method=method) == (path, path, 20)

@@ -5,6 +5,8 @@
     record = run.evaluate().summary()                # the bound on the held-out split, in bits
     filled = run.inpaint(observed, mask)             # posterior samples given known values
     clean = run.denoise(noisy, noise_std=0.5)
+    result = run.inpaint_posterior(observed, mask, PosteriorConfig(method="smc"))   # .samples, .report (log p(y), ESS)
+    boxed = run.posterior(Smooth(log_r, n=100), PosteriorConfig(method="smc"))     # any log r(x)
 
 The run directory (see ``record.py``): config.json, heldout.npy, checkpoint.safetensors,
 metrics.jsonl, evaluation.json, and for discrete data baseline.npz; it needs nothing else, from
@@ -23,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .conditioning import PosteriorConfig, denoising, inpainting, sample_posterior
+from .conditioning import Denoising, Evidence, Inpainting, Posterior, PosteriorConfig, denoising, inpainting, posterior
 from .data import Dataset, Splits, check_examples, known_density, make_splits
 from .errors import ConfigError, DataError
 from .evaluation.baselines import parzen_baseline
@@ -141,30 +143,62 @@ class Run(RunRecord):
                 device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
                 steps: int | None = None) -> np.ndarray:
         """Posterior samples given the values where ``mask`` is 1: (n_samples, *observed.shape)."""
-        observed = np.asarray(observed, dtype=np.float64)
-        evidence = inpainting(self.coordinates.bin_centres(observed), mask, self.data_shape)
-        if self.coordinates.discrete:
-            self.coordinates.check(observed[np.broadcast_to(np.asarray(mask), observed.shape).astype(bool)],
-                                   "the known values")
-        return self._posterior(evidence, observed.shape, config, device, progress, steps)
+        return self.inpaint_posterior(observed, mask, config, device, progress, steps).samples
 
     def denoise(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
                 device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
                 steps: int | None = None) -> np.ndarray:
         """Posterior samples of the clean data given y = x + N(0, noise_std^2): (n_samples, *noisy.shape)."""
-        noisy = np.asarray(noisy, dtype=np.float64)
-        evidence = denoising(self.coordinates.bin_centres(noisy), noise_std, self.data_shape)
-        return self._posterior(evidence, noisy.shape, config, device, progress, steps)
+        return self.denoise_posterior(noisy, noise_std, config, device, progress, steps).samples
 
-    def _posterior(self, evidence, shape: tuple[int, ...], config: PosteriorConfig | None, device,
-                   progress: Callable[[int], None] | None, steps: int | None) -> np.ndarray:
+    def inpaint_posterior(self, observed: np.ndarray, mask: np.ndarray, config: PosteriorConfig | None = None,
+                          device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                          steps: int | None = None) -> Posterior:
+        """``inpaint``'s samples and, for the smc method, per example log p(known values) and the final ESS."""
+        observed = np.asarray(observed, dtype=np.float64)
+        result = self.posterior(self.inpainting_evidence(observed, mask), config, device, progress, steps)
+        return self._shaped(result, observed.shape)
+
+    def denoise_posterior(self, noisy: np.ndarray, noise_std: float | np.ndarray, config: PosteriorConfig | None = None,
+                          device: torch.device | str | None = None, progress: Callable[[int], None] | None = None,
+                          steps: int | None = None) -> Posterior:
+        """``denoise``'s samples and, for the smc method, per example log p(noisy data) and the final ESS."""
+        noisy = np.asarray(noisy, dtype=np.float64)
+        result = self.posterior(self.denoising_evidence(noisy, noise_std), config, device, progress, steps)
+        return self._shaped(result, noisy.shape)
+
+    def inpainting_evidence(self, observed: np.ndarray, mask: np.ndarray) -> Inpainting:
+        """Checked evidence: the values where ``mask`` is 1 (discrete data: at the middle of each level's bin)."""
+        observed = np.asarray(observed, dtype=np.float64)
+        evidence = inpainting(self.coordinates.bin_centres(observed), mask, self.data_shape)
+        if self.coordinates.discrete:
+            self.coordinates.check(observed[np.broadcast_to(np.asarray(mask), observed.shape).astype(bool)],
+                                   "the known values")
+        return evidence
+
+    def denoising_evidence(self, noisy: np.ndarray, noise_std: float | np.ndarray) -> Denoising:
+        """Checked evidence: y = x + N(0, noise_std^2) in data coordinates."""
+        noisy = np.asarray(noisy, dtype=np.float64)
+        return denoising(self.coordinates.bin_centres(noisy), noise_std, self.data_shape)
+
+    def posterior(self, evidence: Evidence, config: PosteriorConfig | None = None, device: torch.device | str | None = None,
+                  progress: Callable[[int], None] | None = None, steps: int | None = None) -> Posterior:
+        """Posterior samples for any evidence (``inpainting_evidence``, ``denoising_evidence``, ``Smooth(log_r, n)``):
+        (n_samples, N, *shape), for ``Smooth`` (n, *shape); discrete data as levels. Every method, smc
+        included, runs down the chain of ``model.with_steps(steps)``: a continuous-time run's
+        ``steps``-step discretization (default: its configured T)."""
         config = config or PosteriorConfig()
         model = self._model(device).with_steps(steps)
-        samples = sample_posterior(model, self.coordinates.normalization, self.data_shape,
-                                   model.process.kind, evidence, config, progress=progress)
+        result = posterior(model, self.coordinates.normalization, self.data_shape, model.process.kind, evidence, config,
+                           progress=progress)
         if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)
-            samples = self.coordinates.floor(samples)
-        return samples.reshape(config.n_samples, *shape)
+            return replace(result, samples=self.coordinates.floor(result.samples))
+        return result
+
+    @staticmethod
+    def _shaped(result: Posterior, shape: tuple[int, ...]) -> Posterior:
+        """Samples as (n_samples, *shape) for observations of ``shape`` (one example or a batch)."""
+        return replace(result, samples=result.samples.reshape(-1, *shape))
 
 
 def with_settings(config: EvalConfig, settings: dict[str, Any]) -> EvalConfig:

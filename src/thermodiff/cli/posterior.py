@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..conditioning import PosteriorConfig
+from ..conditioning import Method, ParticleReport, PosteriorConfig
 from ..data.files import read_array
 from ..data.images import IMAGE_SUFFIXES, read_image
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..run import Run
 from .common import add_device, add_npz_key, add_steps, device_of, output_path
 from .options import add_config_arguments, given
@@ -23,7 +24,10 @@ def _add_common(p) -> None:
     p.add_argument("--out", type=Path, required=True, help="output .npy: (n_samples, *data shape), data coordinates")
     add_npz_key(p)
     p.add_argument("--png", type=Path, default=None, help="images: also write the samples as a grid, a row per example")
-    add_steps(p, "sample the posterior")
+    p.add_argument("--json-out", type=Path, default=None,
+                   help="--method smc: also write, per example, log p(y) in nats (data coordinates) with its standard "
+                        "error, the final effective sample size and the number of resamplings, as JSON")
+    add_steps(p, "sample the posterior (every --method, smc included)")
     add_device(p)
     add_config_arguments(p, PosteriorConfig, "posterior sampling")
 
@@ -65,16 +69,22 @@ def _sample(args: argparse.Namespace, draw) -> int:
     """Check the outputs, read the observations, draw, write."""
     run_ = Run.open(args.run)
     out, png = output_path(args.out, ".npy", "--out"), png_path(run_, args.png)
-    observed = read_observations(args.data, run_, args.npz_key).astype(np.float64)
     config = PosteriorConfig(**given(PosteriorConfig, args))
+    if args.json_out is not None and config.method is not Method.SMC:
+        raise ConfigError("--json-out writes what the smc method's particles found (log p(y), ESS); add --method smc")
+    json_out = None if args.json_out is None else output_path(args.json_out, ".json", "--json-out")
+    observed = read_observations(args.data, run_, args.npz_key).astype(np.float64)
     from tqdm import tqdm
 
     with tqdm(unit="step", file=sys.stderr, dynamic_ncols=True, disable=None, desc="posterior chains") as bar:
-        samples = draw(run_, observed, config, device_of(args), bar.update)
+        result = draw(run_, observed, config, device_of(args), bar.update)
+    samples = result.samples
     single = tuple(observed.shape) == tuple(run_.data_shape)
     np.save(out, samples)
     print(f"wrote {out}: {config.n_samples} posterior samples ({config.method.value} method) of "
           f"{'one example' if single else f'{observed.shape[0]} examples'}, shape {samples.shape}")
+    if result.report is not None:
+        _report(result.report, json_out)
     if png is not None:
         rows = samples[:, None] if single else samples
         write_grid(run_, rows.swapaxes(0, 1).reshape(-1, *run_.data_shape), config.n_samples, png)  # a row per example
@@ -82,16 +92,28 @@ def _sample(args: argparse.Namespace, draw) -> int:
     return 0
 
 
+def _report(report: ParticleReport, json_out: Path | None) -> None:
+    """Per example: log p(y) with its standard error and the final ESS, printed and (``--json-out``) written."""
+    print(f"smc: {report.particles} particles per system, {report.systems} system(s) per example; log p(y) in nats "
+          f"(data coordinates), standard error from {report.stderr_from}")
+    for i, rec in enumerate(report.observations()):
+        print(f"example {i}: log p(y) = {rec['log_p_y_nats']:.4f} ± {rec['log_p_y_stderr_nats']:.4f}, "
+              f"final ESS {rec['ess']:.1f} of {report.particles}, resampled {rec['resamplings']:.1f} times")
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.summary(), indent=2) + "\n")
+        print(f"wrote {json_out}")
+
+
 def run_inpaint(args: argparse.Namespace) -> int:
     def draw(run_, observed, config, device, progress):
         mask = read_observations(args.mask, run_)
         if Path(args.mask).suffix.lower() in IMAGE_SUFFIXES:  # an image mask: any nonzero value is known
             mask = mask > 0
-        return run_.inpaint(observed, mask, config, device, progress, args.steps)
+        return run_.inpaint_posterior(observed, mask, config, device, progress, args.steps)
 
     return _sample(args, draw)
 
 
 def run_denoise(args: argparse.Namespace) -> int:
-    return _sample(args, lambda run_, noisy, config, device, progress: run_.denoise(noisy, args.noise_std, config, device,
-                                                                                     progress, args.steps))
+    return _sample(args, lambda run_, noisy, config, device, progress: run_.denoise_posterior(noisy, args.noise_std, config,
+                                                                                               device, progress, args.steps))

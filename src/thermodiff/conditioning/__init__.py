@@ -14,6 +14,11 @@ p~(x_{t-1} | x_t) ∝ p(x_{t-1} | x_t) r_t(x_{t-1}). Which r_t is the method:
   evidence above the step s whose noise matches the data's: the noisy data, split in two
   independent observations, give an exact draw of x_s and the evidence for the steps below s
   (noisy_start.py).
+- ``smc``: sequential Monte Carlo (particles.py): systems of particles that propose each step
+  with the diffused one, weighted by how far that step is from the model's own step times the
+  evidence, and resampled. Their samples converge to the model's posterior p(x_0) r(x_0) / Z as
+  the particles grow, for any model and evidence, and they estimate Z = p(y) without bias.
+  Chains start at T (the noisy start has no weight that the model could check).
 
 Evidence is given in the data's own coordinates (``Inpainting``, ``Denoising``, ``Smooth``);
 each process's conditioner (a row of ``CONDITIONERS``) maps it into the model's coordinates and
@@ -32,9 +37,11 @@ from ..processes import ProcessKind
 from .base import Conditioner
 from .binomial import BinomialConditioner
 from .chain import run_chains
-from .config import Method, PosteriorConfig
+from .config import Method, PosteriorConfig, Resampling
 from .evidence import Denoising, Evidence, Inpainting, Smooth, denoising, inpainting
 from .gaussian import GaussianConditioner
+from .particles import run_particles
+from .report import ParticleReport, Posterior
 
 CONDITIONERS: dict[ProcessKind, type[Conditioner]] = {
     ProcessKind.GAUSSIAN: GaussianConditioner,
@@ -42,13 +49,28 @@ CONDITIONERS: dict[ProcessKind, type[Conditioner]] = {
 }
 
 
+# How each method runs its chains: one at a time, or in weighted systems of particles.
+DRIVERS: dict[Method, Callable[..., Posterior]] = {
+    Method.PAPER: run_chains,
+    Method.DIFFUSED: run_chains,
+    Method.SMC: run_particles,
+}
+
+
+def posterior(model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...], kind: ProcessKind,
+              evidence: Evidence, config: PosteriorConfig, progress: Callable[[int], None] | None = None) -> Posterior:
+    """Posterior samples in data coordinates, shape (n_samples, N, *shape) (for ``Smooth``
+    evidence, (n, *shape)), and for the smc method its report. ``progress`` is called with the
+    number of reverse steps done."""
+    conditioner = CONDITIONERS[ProcessKind(kind)](model, normalization, data_shape, config)
+    return DRIVERS[Method(config.method)](conditioner, evidence, config, progress)
+
+
 def sample_posterior(model: DiffusionModel, normalization: Normalization, data_shape: tuple[int, ...], kind: ProcessKind,
                      evidence: Evidence, config: PosteriorConfig, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Posterior samples in data coordinates, shape (n_samples, N, *shape) (for ``Smooth``
-    evidence, (n, *shape)). ``progress`` is called with the number of reverse steps done."""
-    conditioner = CONDITIONERS[ProcessKind(kind)](model, normalization, data_shape, config)
-    return run_chains(conditioner, evidence, config, progress)
+    """``posterior``'s samples alone."""
+    return posterior(model, normalization, data_shape, kind, evidence, config, progress).samples
 
 
-__all__ = ["CONDITIONERS", "Denoising", "Evidence", "Inpainting", "Method", "PosteriorConfig", "Smooth", "denoising",
-           "inpainting", "sample_posterior"]
+__all__ = ["CONDITIONERS", "DRIVERS", "Denoising", "Evidence", "Inpainting", "Method", "ParticleReport", "Posterior",
+           "PosteriorConfig", "Resampling", "Smooth", "denoising", "inpainting", "posterior", "sample_posterior"]

@@ -7,6 +7,8 @@ Each reverse step's kernel is a product of Bernoullis with logits l_i; multiplyi
   bits from the state. Its log is linearized in x at the kernel's mean rate x̄ (the bits relaxed
   to [0, 1]); a log-linear factor keeps the bits independent and adds its slope to each logit:
   l_i + d log r_s / dx_i |_x̄ (the "reweighted rate"). At s = 0 both methods clamp exactly.
+- ``smc``: the reweighted rates as the proposal of sequential Monte Carlo (particles.py), weighed
+  with the twist r_s(x) = prod_k p(x_0,k = v_k | x_s = x) itself, not linearized.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ..equations import binomial as b
 from ..errors import DataError
 from ..model import DiffusionModel
 from ..schedule import ScheduleTable
-from .base import Conditioner, Path
+from .base import Conditioner, Draw, ParticlePath, Path
 from .config import Method
 from .evidence import Evidence, Inpainting
 
@@ -48,14 +50,20 @@ class BinomialPath(Path):
         return replace(self, known=self.known[rows], values=self.values[rows])
 
     def start(self, n: int, generator: torch.Generator | None) -> tuple[Tensor, int, "BinomialPath"]:
-        pi = self.model.process.pi
-        logit = torch.full(self.known.shape, float(np.log(pi / (1 - pi))), dtype=torch.float64, device=self.known.device)
-        return self.tilted_draw(logit, self.model.T, generator), self.model.T, self
+        return self.tilted_draw(self.prior_logit(), self.model.T, generator), self.model.T, self
 
     def step(self, x: Tensor, t: int, generator: torch.Generator | None) -> Tensor:
+        return self.tilted_draw(self.kernel_logit(x, t), t - 1, generator)
+
+    def prior_logit(self) -> Tensor:
+        """The logits of p(x_T) = Bernoulli(pi), one per bit."""
+        pi = self.model.process.pi
+        return torch.full(self.known.shape, float(np.log(pi / (1 - pi))), dtype=torch.float64, device=self.known.device)
+
+    def kernel_logit(self, x: Tensor, t: int) -> Tensor:
+        """The logits of p(x_{t-1} | x_t = x)."""
         with torch.no_grad():
-            logit = self.model.kernel(x, self._steps(x, t), self.table).logit
-        return self.tilted_draw(logit, t - 1, generator)
+            return self.model.kernel(x, self._steps(x, t), self.table).logit
 
     def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
         return evidence.restore_known(x0.cpu().numpy(), rows)
@@ -87,7 +95,35 @@ class DiffusedBinomialPath(BinomialPath):
             return torch.autograd.grad(log_r, x)[0]
 
 
-PATHS: dict[Method, type[BinomialPath]] = {Method.PAPER: BinomialPath, Method.DIFFUSED: DiffusedBinomialPath}
+@dataclass(frozen=True)
+class ParticleBinomialPath(DiffusedBinomialPath, ParticlePath):
+    """The reweighted rates, weighed: p r_s / g = prod_i Bern(x_i; l_i) / Bern(x_i; l_i + slope_i) r_s(x)."""
+
+    def weighted_start(self, n: int, generator: torch.Generator | None) -> Draw:
+        return self.weighted_draw(self.prior_logit(), self.model.T, generator)
+
+    def weighted_step(self, x: Tensor, log_twist: Tensor, t: int, generator: torch.Generator | None) -> Draw:
+        return self.weighted_draw(self.kernel_logit(x, t), t - 1, generator)
+
+    def weighted_draw(self, logit: Tensor, s: int, generator: torch.Generator | None) -> Draw:
+        if s == 0:  # known bits clamped, the rest from the kernel: p r / g = p(known bits | x_1), whatever is drawn
+            x = self.tilted_draw(logit, s, generator)
+            log_gain = self.log_known(logit)
+            return Draw(x, log_gain, torch.zeros_like(log_gain))
+        tilted = logit + self.slope(torch.sigmoid(logit), s)
+        x = bernoulli_draw(tilted, generator)
+        with torch.no_grad():
+            twist = self.log_known(self.model.kernel(x, self._steps(x, s), self.table).x0_logit)
+        ratio = (b.bernoulli_log_prob(x, logit) - b.bernoulli_log_prob(x, tilted)).flatten(1).sum(-1)
+        return Draw(x, ratio + twist, twist)
+
+    def log_known(self, logit: Tensor) -> Tensor:
+        """sum over known bits k of log Bernoulli(v_k; sigmoid(logit_k)), per example."""
+        return torch.where(self.known, b.bernoulli_log_prob(self.values, logit), 0.0).flatten(1).sum(-1)
+
+
+PATHS: dict[Method, type[BinomialPath]] = {Method.PAPER: BinomialPath, Method.DIFFUSED: DiffusedBinomialPath,
+                                           Method.SMC: ParticleBinomialPath}
 
 
 class BinomialConditioner(Conditioner):

@@ -10,12 +10,14 @@ import torch
 from .base import Conditioner
 from .config import PosteriorConfig
 from .evidence import Evidence, Smooth
+from .report import Posterior
 
 
 def run_chains(conditioner: Conditioner, evidence: Evidence, config: PosteriorConfig,
-               progress: Callable[[int], None] | None = None) -> np.ndarray:
+               progress: Callable[[int], None] | None = None) -> Posterior:
     """Posterior samples in data coordinates, shape (n_samples, N, *shape) (for ``Smooth``
-    evidence, (n, *shape)). ``progress`` is called with the number of reverse steps done."""
+    evidence, (n, *shape)), each from its own chain. ``progress`` is called with the number of
+    reverse steps done."""
     model = conditioner.model
     device = next(model.parameters()).device
     prepared = conditioner.prepare(evidence, device)
@@ -37,5 +39,5 @@ def run_chains(conditioner: Conditioner, evidence: Evidence, config: PosteriorCo
         out.append(path.finish(x, evidence, rows))
     samples = np.concatenate(out)
     if isinstance(evidence, Smooth):
-        return samples
-    return samples.reshape(n_examples, per_example, *samples.shape[1:]).swapaxes(0, 1)
+        return Posterior(samples)
+    return Posterior(samples.reshape(n_examples, per_example, *samples.shape[1:]).swapaxes(0, 1))

@@ -53,16 +53,23 @@ class Denoising:
 
 @dataclass(frozen=True)
 class Smooth:
-    """Any differentiable evidence: ``log_r`` maps a batch (B, *shape) in data coordinates
-    (float64 tensor) to log r per example (B,). ``n`` copies of the chain are drawn.
+    """Any evidence as a function: ``log_r`` maps a batch (B, *shape) in data coordinates
+    (float64 tensor) to log r per example (B,), -inf where r = 0. ``n`` samples are drawn.
 
     Steps use the paper's first-order form, N(mu + Sigma grad log r, Sigma): good while r is
     smooth on the scale of each step's spread (Sigma times the curvature of -log r well below 1;
-    beyond 2 the update overshoots). Gaussian evidence is better given as ``Inpainting`` or
-    ``Denoising``, whose products are exact."""
+    beyond 2 the update overshoots). The smc method corrects those steps for any r, smooth or
+    not (a box, a classifier's log-probability), at ``draws`` more evaluations of log r per
+    particle and step. Gaussian evidence is better given as ``Inpainting`` or ``Denoising``,
+    whose products are exact."""
 
     log_r: Callable[[Tensor], Tensor]
     n: int
+    draws: int = 16  # smc: evaluations of log r per particle and step, for the twist E[r(x_0) | x_t]
+
+    def __post_init__(self) -> None:
+        if int(self.n) != self.n or self.n < 1 or int(self.draws) != self.draws or self.draws < 1:
+            raise DataError(f"Smooth evidence needs n >= 1 samples and draws >= 1, got n={self.n}, draws={self.draws}")
 
     def restore_known(self, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return x  # no value is known exactly

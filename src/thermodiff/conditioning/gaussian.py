@@ -9,6 +9,7 @@ way of conditioning is a path with the same interface, one module each:
 - smooth.py: any smooth log r, by the paper's first-order form;
 - noisy_start.py: denoising z-scored data with the diffused method starts from the noisy data
   at the matched step, then follows the dense or coordinate path with the leftover evidence.
+The smc method's paths are the diffused ones that also weigh their draws (particles.py).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import torch
 from .affine import NoisyData
 from .base import Conditioner, Start
 from .config import Method
-from .coordinates import CoordinatePath, CoupledCoordinatePath, DiffusedCoordinatePath
-from .dense import DensePath, DiffusedDensePath
+from .coordinates import (CoordinatePath, CoupledCoordinatePath, DiffusedCoordinatePath, ParticleCoordinatePath,
+                          ParticleCoupledPath)
+from .dense import DensePath, DiffusedDensePath, ParticleDensePath
 from .evidence import Denoising, Evidence, Smooth
 from .gaussian_path import GaussianReverse
 from .noisy_start import NoisyStart
-from .smooth import DiffusedSmoothPath, SmoothPath
+from .smooth import DiffusedSmoothPath, ParticleSmoothPath, SmoothPath
 
 
 class Form(Enum):
@@ -39,13 +41,17 @@ class Form(Enum):
 PATHS: dict[tuple[Form, Method], type[DensePath] | type[CoordinatePath]] = {
     (Form.DENSE, Method.PAPER): DensePath,
     (Form.DENSE, Method.DIFFUSED): DiffusedDensePath,
+    (Form.DENSE, Method.SMC): ParticleDensePath,
     (Form.COORDINATES, Method.PAPER): CoordinatePath,
     (Form.COORDINATES, Method.DIFFUSED): DiffusedCoordinatePath,
+    (Form.COORDINATES, Method.SMC): ParticleCoordinatePath,
     (Form.COUPLED, Method.PAPER): CoordinatePath,  # r_s = r: nothing to couple
     (Form.COUPLED, Method.DIFFUSED): CoupledCoordinatePath,
+    (Form.COUPLED, Method.SMC): ParticleCoupledPath,
 }
 
-SMOOTH_PATHS: dict[Method, type[SmoothPath]] = {Method.PAPER: SmoothPath, Method.DIFFUSED: DiffusedSmoothPath}
+SMOOTH_PATHS: dict[Method, type[SmoothPath]] = {Method.PAPER: SmoothPath, Method.DIFFUSED: DiffusedSmoothPath,
+                                                Method.SMC: ParticleSmoothPath}
 
 
 class GaussianConditioner(Conditioner):
@@ -54,7 +60,7 @@ class GaussianConditioner(Conditioner):
     def prepare(self, evidence: Evidence, device: torch.device) -> Start:
         reverse = GaussianReverse.of(self.model, self.normalization, self.data_shape, device)
         if isinstance(evidence, Smooth):
-            return SMOOTH_PATHS[self.method](reverse, evidence.log_r, evidence.n)
+            return SMOOTH_PATHS[self.method](reverse, evidence.log_r, evidence.n, evidence.draws)
         path = PATHS[self.form(reverse.dim), self.method]
         observations = evidence.observations()
         if isinstance(evidence, Denoising) and self.starts_noisy():
@@ -68,5 +74,6 @@ class GaussianConditioner(Conditioner):
         return Form.COUPLED if self.options.coupling else Form.COORDINATES
 
     def starts_noisy(self) -> bool:
-        """Noisy data are a diffused state where the map is diagonal, and the diffused method carries the rest."""
+        """Noisy data are a diffused state where the map is diagonal, and the diffused method carries the rest.
+        (smc starts at T: its weights need the model's own p(x_T), and the noisy start has none to offer.)"""
         return self.normalization.whitening is None and self.method is Method.DIFFUSED

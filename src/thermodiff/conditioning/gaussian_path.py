@@ -1,6 +1,7 @@
 """What every conditioned Gaussian chain shares: the model's reverse kernel in flattened model
 coordinates, its prediction of x_0, and the step p~(x_{s} | x_{s+1}) ∝ N(x_s; mu, diag Sigma) r_s(x_s)
-whose tilted draw each path (dense.py, coordinates.py, smooth.py) supplies."""
+whose tilted draw each path (dense.py, coordinates.py, smooth.py) supplies; for sequential Monte
+Carlo, the same draw with its weight (``GaussianParticles``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..equations.reverse import ReverseGaussian, predicted_x0
 from ..model import DiffusionModel
 from ..schedule import ScheduleTable
 from .affine import AffineMap
-from .base import Path
+from .base import Draw, ParticlePath, Path
 from .evidence import Evidence
 
 
@@ -97,3 +98,22 @@ class GaussianPath(Path):
 
     def finish(self, x0: Tensor, evidence: Evidence, rows: np.ndarray) -> np.ndarray:
         return evidence.restore_known(self.reverse.to_data(x0), rows)  # exact already, up to rounding
+
+
+class GaussianParticles(ParticlePath):
+    """Weighted draws of a Gaussian path (mixed into a path class that has ``reverse``): x_T as
+    the path's start draws it, each x_{t-1} from the kernel's N(mu, diag Sigma) as its step does."""
+
+    reverse: GaussianReverse
+
+    @abc.abstractmethod
+    def weighted_draw(self, mean: Tensor, var: Tensor, s: int, log_twist: Tensor, generator: torch.Generator | None) -> Draw:
+        """``tilted_draw``'s draw of x_s, weighed against N(mean, diag var) r_s (``log_twist``: r_{s+1}'s)."""
+
+    def weighted_start(self, n: int, generator: torch.Generator | None) -> Draw:
+        zero = torch.zeros(n, self.reverse.dim, dtype=torch.float64, device=self.reverse.affine.M.device)
+        return self.weighted_draw(zero, torch.ones_like(zero), self.reverse.T, zero[:, 0], generator)
+
+    def weighted_step(self, x: Tensor, log_twist: Tensor, t: int, generator: torch.Generator | None) -> Draw:
+        mean, var = self.reverse.moments(x, t)
+        return self.weighted_draw(mean, var, t - 1, log_twist, generator)

@@ -19,6 +19,7 @@ G = V A^T (A V A^T + R)^{-1} is an exact draw from the product.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -86,6 +87,60 @@ def matheron_update(draw: Tensor, var: Tensor, evidence: LinearEvidence, eta: Te
     return draw + (G @ (evidence.y - simulated).unsqueeze(-1)).squeeze(-1)
 
 
+# -- densities, for weighing draws (sequential Monte Carlo) --------------------------------------
+# Rows (or coordinates) with A = 0 carry no information: every density below is of the informative
+# rows of y only, so that such rows, which fill the fixed shapes, add nothing to log p(y).
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def log_normal(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+    """log N(x; mean, diag var) per example: (B, D) -> (B,)."""
+    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var).sum(-1)
+
+
+def log_normal_ratio(x: Tensor, mean: Tensor, shifted: Tensor, var: Tensor) -> Tensor:
+    """log N(x; mean, diag var) - log N(x; shifted, diag var), without the terms that cancel."""
+    return (((x - shifted) ** 2 - (x - mean) ** 2) / (2.0 * var)).sum(-1)
+
+
+def _log_gaussian_rows(residual: Tensor, S: Tensor, informs: Tensor) -> Tensor:
+    """log N(residual; 0, S) over the rows where ``informs`` (the others must be uncoupled, with
+    residual 0: rows of no information). S: (B, m, m) positive definite."""
+    lam, U = torch.linalg.eigh(symmetrize(S))
+    lam = lam.clamp(min=torch.finfo(S.dtype).tiny)
+    z = (U.transpose(-1, -2) @ residual.unsqueeze(-1)).squeeze(-1)
+    full = -0.5 * (LOG_2PI * S.shape[-1] + torch.log(lam).sum(-1) + (z * z / lam).sum(-1))
+    ignored = torch.where(informs, 0.0, LOG_2PI + torch.log(torch.diagonal(S, dim1=-2, dim2=-1)))
+    return full + 0.5 * ignored.sum(-1)
+
+
+def log_likelihood(x: Tensor, evidence: LinearEvidence) -> Tensor:
+    """log r(x) = log N(y; A x, R) per example; R must be positive definite (``proper``)."""
+    residual = evidence.y - (evidence.A @ x.unsqueeze(-1)).squeeze(-1)
+    return _log_gaussian_rows(residual, evidence.R, (evidence.A != 0).any(-1))
+
+
+def log_predictive(mean: Tensor, var: Tensor, evidence: LinearEvidence) -> Tensor:
+    """log of the product's normalizer, log integral N(x; mean, diag var) r(x) dx = log N(y; A mean, A V A^T + R).
+    Finite for delta evidence (R = 0) too: it is the density of the known values under the kernel."""
+    A = evidence.A
+    residual = evidence.y - (A @ mean.unsqueeze(-1)).squeeze(-1)
+    return _log_gaussian_rows(residual, (A * var.unsqueeze(-2)) @ A.transpose(-1, -2) + evidence.R, (A != 0).any(-1))
+
+
+def proper(evidence: LinearEvidence, floor: float = 1e-12) -> LinearEvidence:
+    """The same evidence with R a proper covariance: projected onto the positive semi-definite
+    matrices (as ``matheron_update`` does) and its eigenvalues raised to at least ``floor`` times
+    the largest. A carried-back R can be singular (a learned Jacobian, delta evidence); a draw
+    that is a delta in some direction has no density for importance weights to divide by. R is
+    left exactly as it was wherever it already is proper."""
+    lam, U = torch.linalg.eigh(symmetrize(evidence.R))
+    least = floor * lam.amax(-1, keepdim=True)
+    raised = (U * lam.clamp(min=least).unsqueeze(-2)) @ U.transpose(-1, -2)
+    improper = (lam < least).any(-1)[:, None, None]
+    return LinearEvidence(evidence.A, evidence.y, torch.where(improper, raised, evidence.R))
+
+
 def first_order_tilt(mean: Tensor, var: Tensor, grad_log_r: Tensor) -> Tensor:
     """The paper's form for a smooth r (Sec. 2.5.3): N(mu, Sigma) r ≈ N(mu + Sigma d log r/dx |_mu, Sigma).
 
@@ -102,6 +157,24 @@ def tweedie_covariance(jacobian: Tensor, alpha_bar: Tensor) -> Tensor:
     jacobian: (B, D, D); alpha_bar: (B,) or a scalar."""
     alpha_bar = torch.as_tensor(alpha_bar, dtype=jacobian.dtype, device=jacobian.device).reshape(-1, 1, 1)
     return symmetrize((1.0 - alpha_bar) / alpha_bar.sqrt() * jacobian)
+
+
+# Above this gain (1 - abar) / sqrt(abar), Tweedie's covariance magnifies the error of a trained
+# network's Jacobian past the unit scale of normalized data (measured on a 4-D mixture: eigenvalues
+# from -25 to 15 at t = T, where the truth is about 1; the gain there is 316).
+MAX_TWEEDIE_GAIN = 10.0
+
+
+def steady_x0_covariance(jacobian: Tensor, alpha_bar: Tensor, max_gain: float = MAX_TWEEDIE_GAIN) -> Tensor:
+    """Cov[x_0 | x_t] that stays a covariance at every noise level: Tweedie's (``tweedie_covariance``)
+    while its gain (1 - abar_t) / sqrt(abar_t) on the Jacobian is at most ``max_gain``; above it,
+    where x_t says little of x_0, (1 - abar_t) I, the exact value for normalized data's reference
+    N(0, I). alpha_bar: a scalar (one step for the batch)."""
+    alpha_bar = torch.as_tensor(alpha_bar, dtype=jacobian.dtype, device=jacobian.device)
+    if float((1.0 - alpha_bar) / alpha_bar.sqrt()) <= max_gain:
+        return tweedie_covariance(jacobian, alpha_bar)
+    eye = torch.eye(jacobian.shape[-1], dtype=jacobian.dtype, device=jacobian.device)
+    return ((1.0 - alpha_bar) * eye).expand_as(jacobian)
 
 
 def diffused_evidence(evidence: LinearEvidence, at: Tensor, x0_hat: Tensor, jacobian: Tensor,
@@ -140,6 +213,28 @@ def diagonal_matheron_update(draw: Tensor, var: Tensor, evidence: DiagonalEviden
     a, r = evidence.a, evidence.r.clamp(min=0.0)
     g = var * a / (a * a * var + r).clamp(min=torch.finfo(var.dtype).tiny)
     return draw + g * (evidence.y - a * draw - r.sqrt() * eta)
+
+
+def diagonal_log_likelihood(x: Tensor, evidence: DiagonalEvidence) -> Tensor:
+    """``log_likelihood`` coordinate by coordinate: sum_i log N(y_i; a_i x_i, r_i) where a_i != 0."""
+    informs = evidence.a != 0
+    return torch.where(informs, log_normal_terms(evidence.y, evidence.a * x, evidence.r), 0.0).sum(-1)
+
+
+def diagonal_log_predictive(mean: Tensor, var: Tensor, evidence: DiagonalEvidence) -> Tensor:
+    """``log_predictive`` coordinate by coordinate: sum_i log N(y_i; a_i mean_i, a_i^2 var_i + r_i) where a_i != 0."""
+    a = evidence.a
+    return torch.where(a != 0, log_normal_terms(evidence.y, a * mean, a * a * var + evidence.r), 0.0).sum(-1)
+
+
+def proper_diagonal(evidence: DiagonalEvidence, floor: float = 1e-12) -> DiagonalEvidence:
+    """``proper`` coordinate by coordinate: every r_i at least ``floor`` times the largest."""
+    return DiagonalEvidence(evidence.a, evidence.y, evidence.r.clamp(min=0.0).maximum(floor * evidence.r.amax(-1, keepdim=True)))
+
+
+def log_normal_terms(x: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+    """log N(x_i; mean_i, var_i) elementwise (var_i = 0 gives -inf or nan: callers keep it away)."""
+    return -0.5 * (LOG_2PI + torch.log(var) + (x - mean) ** 2 / var)
 
 
 def diffused_diagonal_evidence(evidence: DiagonalEvidence, at: Tensor, x0_hat: Tensor, slope: Tensor,
