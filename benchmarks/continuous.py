@@ -12,6 +12,12 @@ sampling: for a continuous-time run, the bound of the N-step chain obtained from
 
     python benchmarks/continuous.py sampling runs/bench-ct/textures-continuous --png-dir docs
 
+steptime: one training step's median time, side by side, for the discrete-time default, continuous
+time, and continuous time with the U-Net (default settings otherwise): whether a time limit binds,
+and what the U-Net costs.
+
+    python benchmarks/continuous.py steptime textures --repeats 20
+
 For the toy sets with an exact density, benchmarks/core.py takes the process after `--`:
     python benchmarks/core.py --time-limit 5 --out runs/bench-core-ct -- --process continuous
 """
@@ -65,7 +71,8 @@ def images(args) -> None:
 
 def sampling(args) -> None:
     run_dir = args.run
-    continuous = json.loads(_thermodiff("evaluate", str(run_dir), "--json"))
+    some = ["--max-examples", str(args.max_examples)] if args.max_examples else []
+    continuous = json.loads(_thermodiff("evaluate", str(run_dir), "--json", *some))
     rows = [{"steps": "continuous", "bits_per_dim": continuous["bits_per_dim"], "stderr": continuous["bits_per_dim_stderr"],
              "sample_seconds": None}]
     for N in args.steps:
@@ -73,7 +80,7 @@ def sampling(args) -> None:
         png = [] if args.png_dir is None else ["--png", str(args.png_dir / f"{run_dir.name}_steps{N}.png")]
         _thermodiff("sample", str(run_dir), "--n", "64", "--steps", str(N), "--out", str(run_dir / f"samples_{N}.npy"), *png)
         seconds = time.monotonic() - started
-        record = json.loads(_thermodiff("evaluate", str(run_dir), "--json", "--steps", str(N)))
+        record = json.loads(_thermodiff("evaluate", str(run_dir), "--json", "--steps", str(N), *some))
         rows.append({"steps": N, "bits_per_dim": record["bits_per_dim"], "stderr": record["bits_per_dim_stderr"],
                      "sample_seconds": seconds})
         print(json.dumps(rows[-1]), flush=True)
@@ -82,6 +89,37 @@ def sampling(args) -> None:
     for r in rows:
         seconds = "" if r["sample_seconds"] is None else f"{r['sample_seconds']:.1f}"
         print(f"| {r['steps']} | {r['bits_per_dim']:.4f} ± {r['stderr']:.4f} | {seconds} |")
+
+
+def step_times(args) -> None:
+    """Median seconds of one whole training step, interleaved side by side in this process."""
+    import statistics
+    import tempfile
+
+    from thermodiff.data import DataConfig, load_dataset, make_splits
+    from thermodiff.presets import configure
+    from thermodiff.run import Run
+    from thermodiff.training import distributed
+    from thermodiff.training.loop import Trainer
+
+    cases = {"discrete": {}, "continuous": {"diffusion": {"process": "continuous"}},
+             "continuous, unet": {"diffusion": {"process": "continuous"}, "model": {"network": "unet"}}}
+    data = DataConfig(source=args.data)
+    dataset = load_dataset(data)
+    splits = make_splits(dataset.x, data)
+    root = Path(tempfile.mkdtemp())
+    trainers = {name: Trainer(Run.create(root / str(i), configure(dataset, splits.train, given), dataset, splits)
+                              .training_job(splits), distributed.init())
+                for i, (name, given) in enumerate(cases.items())}
+    times: dict[str, list[float]] = {name: [] for name in trainers}
+    for repeat in range(args.repeats + 3):
+        for name, trainer in trainers.items():
+            started = time.perf_counter()
+            trainer.train_step(0.1)
+            if repeat >= 3:  # the first steps warm up
+                times[name].append(time.perf_counter() - started)
+    for name, values in times.items():
+        print(f"{args.data} {name}: {1000 * statistics.median(values):.1f} ms per training step (median of {args.repeats})")
 
 
 def main() -> None:
@@ -95,8 +133,12 @@ def main() -> None:
     p.add_argument("run", type=Path)
     p.add_argument("--steps", type=int, nargs="*", default=[1000, 250, 100, 50, 20])
     p.add_argument("--png-dir", type=Path, default=None)
+    p.add_argument("--max-examples", type=int, default=None, help="score only the first held-out examples")
+    p = sub.add_parser("steptime")
+    p.add_argument("data", nargs="?", default="textures")
+    p.add_argument("--repeats", type=int, default=20)
     args = parser.parse_args()
-    images(args) if args.what == "images" else sampling(args)
+    {"images": images, "sampling": sampling, "steptime": step_times}[args.what](args)
 
 
 if __name__ == "__main__":
