@@ -107,6 +107,8 @@ def step_times(args) -> None:
     data = DataConfig(source=args.data)
     dataset = load_dataset(data)
     splits = make_splits(dataset.x, data)
+    if len(dataset.x.shape) != 4:  # the U-Net is for images
+        cases.pop("continuous, unet")
     root = Path(tempfile.mkdtemp())
     trainers = {name: Trainer(Run.create(root / str(i), configure(dataset, splits.train, given), dataset, splits)
                               .training_job(splits), distributed.init())
