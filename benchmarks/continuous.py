@@ -27,9 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from common import run
 
 PROCESSES = {"discrete": [], "continuous": ["--process", "continuous"]}
@@ -69,26 +71,38 @@ def images(args) -> None:
               f"| {r['steps']} | {r['train_minutes']:.1f} | {r['eval_minutes']:.1f} |")
 
 
+def _bits_per_dim(run_dir: Path, some: list[str], per_example: Path, *steps: str) -> tuple[dict, np.ndarray]:
+    """``evaluate --json`` and its per-example bits/dim (bits_per_dim is -K_data / D, and
+    --per-example writes each example's K_data)."""
+    record = json.loads(_thermodiff("evaluate", str(run_dir), "--json", *some, "--per-example", str(per_example), *steps))
+    each = np.load(per_example)
+    return record, each * (record["bits_per_dim"] / each.mean())
+
+
 def sampling(args) -> None:
     run_dir = args.run
-    some = ["--max-examples", str(args.max_examples)] if args.max_examples else []
-    continuous = json.loads(_thermodiff("evaluate", str(run_dir), "--json", *some))
-    rows = [{"steps": "continuous", "bits_per_dim": continuous["bits_per_dim"], "stderr": continuous["bits_per_dim_stderr"],
-             "sample_seconds": None}]
-    for N in args.steps:
-        started = time.monotonic()
-        png = [] if args.png_dir is None else ["--png", str(args.png_dir / f"{run_dir.name}_steps{N}.png")]
-        _thermodiff("sample", str(run_dir), "--n", "64", "--steps", str(N), "--out", str(run_dir / f"samples_{N}.npy"), *png)
-        seconds = time.monotonic() - started
-        record = json.loads(_thermodiff("evaluate", str(run_dir), "--json", "--steps", str(N), *some))
-        rows.append({"steps": N, "bits_per_dim": record["bits_per_dim"], "stderr": record["bits_per_dim_stderr"],
-                     "sample_seconds": seconds})
-        print(json.dumps(rows[-1]), flush=True)
-    print("\n| steps | bits/dim (N-step bound) | sample 64 images (s) |")
-    print("|---|---|---|")
+    some = (["--max-examples", str(args.max_examples)] if args.max_examples else []) + ["--t-samples", str(args.t_samples)]
+    with tempfile.TemporaryDirectory() as tmp:
+        continuous, base = _bits_per_dim(run_dir, some, Path(tmp) / "c.npy")
+        rows = [{"steps": "continuous", "bits_per_dim": continuous["bits_per_dim"], "stderr": continuous["bits_per_dim_stderr"],
+                 "sample_seconds": None, "minus_continuous": None}]
+        for N in args.steps:
+            started = time.monotonic()
+            png = [] if args.png_dir is None else ["--png", str(args.png_dir / f"{run_dir.name}_steps{N}.png")]
+            _thermodiff("sample", str(run_dir), "--n", "64", "--steps", str(N), "--out", str(run_dir / f"samples_{N}.npy"), *png)
+            seconds = time.monotonic() - started
+            record, each = _bits_per_dim(run_dir, some, Path(tmp) / f"{N}.npy", "--steps", str(N))
+            diff = each - base  # the same examples: paired
+            rows.append({"steps": N, "bits_per_dim": record["bits_per_dim"], "stderr": record["bits_per_dim_stderr"],
+                         "sample_seconds": seconds, "minus_continuous": float(diff.mean()),
+                         "minus_continuous_stderr": float(diff.std(ddof=1) / np.sqrt(diff.size)), "estimator": record["estimator"]})
+            print(json.dumps(rows[-1]), flush=True)
+    print("\n| steps | bits/dim (N-step bound) | minus continuous (paired) | sample 64 images (s) |")
+    print("|---|---|---|---|")
     for r in rows:
         seconds = "" if r["sample_seconds"] is None else f"{r['sample_seconds']:.1f}"
-        print(f"| {r['steps']} | {r['bits_per_dim']:.4f} ± {r['stderr']:.4f} | {seconds} |")
+        extra = "" if r["minus_continuous"] is None else f"{r['minus_continuous']:+.4f} ± {r['minus_continuous_stderr']:.4f}"
+        print(f"| {r['steps']} | {r['bits_per_dim']:.4f} ± {r['stderr']:.4f} | {extra} | {seconds} |")
 
 
 def step_times(args) -> None:
@@ -136,6 +150,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="*", default=[1000, 250, 100, 50, 20])
     p.add_argument("--png-dir", type=Path, default=None)
     p.add_argument("--max-examples", type=int, default=None, help="score only the first held-out examples")
+    p.add_argument("--t-samples", type=int, default=50, help="steps (or times) scored per example; 0: every step")
     p = sub.add_parser("steptime")
     p.add_argument("data", nargs="?", default="textures")
     p.add_argument("--repeats", type=int, default=20)

@@ -28,6 +28,8 @@ class DiffusionModel(nn.Module):
         if process.discrete_time:
             with torch.no_grad():
                 self.steps = StepStatistics(process.cv_reference(process.table()))
+            if process.expected_terms() is not None:
+                self.steps.start_from(process.expected_terms())
         else:
             self.steps = UniformTimes(process.control_reference)
 
@@ -51,11 +53,12 @@ class DiffusionModel(nn.Module):
         table = self.process.table() if table is None else table
         return minus_K(self.process, self.kernel, self.steps, x0, steps, noise, table)
 
-    def with_steps(self, steps: int | None = None) -> "DiffusionModel":
+    def with_steps(self, steps: int | None = None, profile: Any = None) -> "DiffusionModel":
         """A model whose time runs over steps, to sample, condition and score step by step: this
         one for a discrete-time process (``steps`` None or T); for a continuous-time process, its
-        ``steps``-step discretization (default: config.T), sharing this network."""
-        view = self.process.discretized(steps)
+        ``steps``-step discretization (default: config.T; with the network's ``profile``, the
+        chain that profile makes best), sharing this network."""
+        view = self.process.discretized(steps, profile)
         if view is self.process:
             return self
         device = next(self.network.parameters()).device

@@ -147,7 +147,7 @@ def _steps(T: int) -> list[int]:
 
 
 def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0, steps: int | None = None) -> None:
-    model = run.load_model().with_steps(steps)
+    model = run.chain_model(steps)
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     binary = not model.process.continuous  # 0/1 states: drawn as rasters
@@ -177,7 +177,7 @@ def figure_trajectories(run: Run, path: Path, n: int = 2000, seed: int = 0, step
 
 
 def figure_entropy(run: Run, path: Path, n: int = 512, seed: int = 0, steps: int | None = None) -> None:
-    model = run.load_model().with_steps(steps)
+    model = run.chain_model(steps)
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     x0 = torch.as_tensor(run.normalization.forward(run.heldout()[:n]), dtype=torch.float64, device=device)

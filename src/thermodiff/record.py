@@ -34,12 +34,14 @@ from .disk import atomic_save_chunks, atomic_write, atomic_write_bytes, remove_s
 from .errors import CheckpointError, ConfigError, DataError
 from .evaluation.baselines import GaussianFit, image_baseline_fit, image_baselines
 from .evaluation.config import EvalConfig
+from .evaluation.profile import profile_from_record
 from .evaluation.report import strict_json
 from .lock import RunLock
 from .model import DiffusionModel
 from .networks import NetworkKind, Readout, make_network
 from .presets import DataKind, RunConfig, kind_of
 from .processes import make_process, process_class
+from .processes.continuous import DenoisingProfile
 from .rundir import SECTIONS, DataFacts, check_new_directory, locate, located, new_directory, run_digest
 from .training.checkpoint import Checkpoint, checkpoint_exists, load_state, read_checkpoint
 
@@ -110,6 +112,24 @@ class RunRecord:
     @property
     def baseline_path(self) -> Path:
         return self.path / "baseline.npz"
+
+    @property
+    def profile_path(self) -> Path:
+        return self.path / "denoising_profile.json"
+
+    def read_profile(self, weights: str) -> DenoisingProfile | None:
+        """The stored denoising profile, if it was measured for these weights."""
+        try:
+            return profile_from_record(json.loads(self.profile_path.read_text()), weights)
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write_profile(self, record: dict[str, Any]) -> None:
+        """Stores a profile beside the checkpoint; a run directory that cannot be written keeps none."""
+        try:
+            atomic_write_bytes(self.profile_path, strict_json(record).encode())
+        except OSError:
+            pass
 
     def heldout(self) -> np.ndarray:
         """The held-out examples as float64 (stored as the data are: 8-bit images as uint8)."""

@@ -17,6 +17,7 @@ stops cleanly on SIGTERM and SIGINT.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
@@ -27,12 +28,15 @@ import torch
 
 from .conditioning import Denoising, Evidence, Inpainting, Posterior, PosteriorConfig, denoising, inpainting, posterior
 from .data import Dataset, Splits, check_examples, known_density, make_splits
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ThermodiffWarning
 from .evaluation.baselines import parzen_baseline
 from .evaluation.config import EvalConfig
 from .evaluation.evaluate import Evaluation, evaluate
+from .evaluation.profile import EXAMPLES as PROFILE_EXAMPLES, measure_profile, profile_record, weights_digest
 from .evaluation.work import Progress, Share
 from .model import DiffusionModel
+from .processes import process_class
+from .processes.continuous import DenoisingProfile
 from .presets import PRESETS, RunConfig
 from .record import RunRecord
 from .sampling import sample as ancestral_sample
@@ -90,13 +94,51 @@ class Run(RunRecord):
     def _model(self, device: torch.device | str | None) -> DiffusionModel:
         return self.load_model().to(torch.device(device) if device else default_device())
 
+    # -- the chain of steps ---------------------------------------------------------------------
+    def chain_model(self, steps: int | None = None, device: torch.device | str | None = None,
+                    progress: Progress | None = None) -> DiffusionModel:
+        """The model whose time runs over steps (``DiffusionModel.with_steps``): a continuous-time
+        run's ``steps``-step chain, shaped by its denoising profile."""
+        model = self._model(device)
+        return model.with_steps(steps, self.denoising_profile(model, progress))
+
+    def denoising_profile(self, model: DiffusionModel | None = None, progress: Progress | None = None) -> DenoisingProfile | None:
+        """A continuous-time run's profile of x_hat's error (evaluation/profile.py) for its trained
+        weights: read from the run directory, else measured on training examples and stored there.
+        None for a discrete-time run, or (with a warning) when the training data cannot be read."""
+        if process_class(self.config.diffusion.process).discrete_time:
+            return None
+        model = model or self._model(None)
+        digest = weights_digest(model)
+        known = getattr(self, "_profile", None)
+        if known is not None and known[0] == digest:
+            return known[1]
+        profile = self.read_profile(digest) or self._measure_profile(model, digest, progress)
+        self._profile = (digest, profile)
+        return profile
+
+    def _measure_profile(self, model: DiffusionModel, digest: str, progress: Progress | None) -> DenoisingProfile | None:
+        try:
+            train = np.asarray(self.load_splits().train[:PROFILE_EXAMPLES], dtype=np.float64)
+        except DataError as err:
+            warnings.warn(ThermodiffWarning(f"{err}; without training examples to measure x_hat's error on, the "
+                                            "chain of steps takes uniform times and the posterior's variance"))
+            return None
+        seed = self.config.data.data_seed
+        x = self.coordinates.to_model(self.coordinates.dequantize(train, np.random.default_rng(seed)))
+        device = next(model.parameters()).device
+        profile = measure_profile(model, torch.as_tensor(x, dtype=torch.float64, device=device),
+                                  torch.Generator(device=device).manual_seed(seed), progress=progress)
+        self.write_profile(profile_record(profile, digest, train.shape[0]))
+        return profile
+
     # -- sampling ------------------------------------------------------------------------------
     def sample(self, n: int, seed: int = 0, device: torch.device | str | None = None, steps: int | None = None) -> np.ndarray:
         """n exact samples of the model, in data coordinates (discrete data: integer levels);
         ``steps``: a continuous-time run's number of steps (default: its configured T)."""
         if int(n) != n or n < 1:
             raise DataError(f"the number of samples must be a positive integer, got {n}")
-        model = self._model(device).with_steps(steps)
+        model = self.chain_model(steps, device)
         dev = next(model.parameters()).device
         w, _ = ancestral_sample(model, self.data_shape, int(n), torch.Generator(device=dev).manual_seed(seed), dev)
         return self.coordinates.to_data(w.cpu().numpy())
@@ -122,8 +164,7 @@ class Run(RunRecord):
         x = self.check_examples(x, "the data")
         config = with_settings(config or self.eval_config(), settings)
         share = None if ctx is None else Share(ctx.rank, ctx.world_size, lambda v, sizes: distributed.gather_rows(v, sizes, ctx))
-        model = self._model(ctx.device if ctx else device)
-        model = model if steps is None else model.with_steps(steps)
+        model = self._model(ctx.device if ctx else device) if steps is None else self.chain_model(steps, ctx.device if ctx else device, progress)
         result = evaluate(model, x, self.coordinates, config, log_density=log_density, share=share, progress=progress)
         extra: dict[str, Any] = {"reference": reference} if reference else {}
         if self.coordinates.discrete:
@@ -188,7 +229,7 @@ class Run(RunRecord):
         included, runs down the chain of ``model.with_steps(steps)``: a continuous-time run's
         ``steps``-step discretization (default: its configured T)."""
         config = config or PosteriorConfig()
-        model = self._model(device).with_steps(steps)
+        model = self.chain_model(steps, device)
         result = posterior(model, self.coordinates.normalization, self.data_shape, model.process.kind, evidence, config,
                            progress=progress)
         if self.coordinates.discrete:  # back to the levels (known values v + 1/2 -> v exactly)

@@ -126,6 +126,13 @@ class StepStatistics(nn.Module):
         return StepDraws(t=(idx + 1)[:, None], w=(1.0 / p[idx])[:, None])
 
     @torch.no_grad()
+    def start_from(self, expected: Tensor) -> None:
+        """Steps drawn in proportion to known expected terms (t = 1..T) until batches say otherwise:
+        a chain that knows its steps' sizes in advance needs no statistics to importance-sample them."""
+        self.second_moment.copy_(expected.to(self.second_moment) ** 2)
+        self.seen.fill_(1)
+
+    @torch.no_grad()
     def update(self, t: Tensor, centred: Tensor, raw: Tensor, u: Tensor, u_variance: float) -> None:
         """Fold in one batch: ``centred`` = ell_t - r_t (control variate applied), ``raw`` = ell_t
         without it, ``u`` the control-variate feature and ``u_variance`` its exact variance.

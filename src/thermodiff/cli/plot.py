@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..run import Run
-from .common import add_steps, output_path
+from .common import add_steps, output_path, prepare_chain
 
 PLOTS = ("trajectories", "entropy", "denoise", "inpaint", "importance")
 
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-examples must be at least 1, got {args.max_examples}")
     run_ = Run.open(args.run)
     out = output_path(args.out, ".png", "--out")
+    prepare_chain(run_)
     if args.kind == "importance":
         print(figure_importance(run_, out, args.importance_samples, args.max_examples, args.steps))
     elif args.kind in ("denoise", "inpaint"):

@@ -14,7 +14,7 @@ from ..data.files import read_array
 from ..data.images import IMAGE_SUFFIXES, read_image
 from ..errors import ConfigError, DataError
 from ..run import Run
-from .common import add_device, add_npz_key, add_steps, device_of, output_path
+from .common import add_device, add_npz_key, add_steps, device_of, output_path, prepare_chain
 from .options import add_config_arguments, given
 from .sample import png_path, write_grid
 
@@ -74,6 +74,7 @@ def _sample(args: argparse.Namespace, draw) -> int:
         raise ConfigError("--json-out writes what the smc method's particles found (log p(y), ESS); add --method smc")
     json_out = None if args.json_out is None else output_path(args.json_out, ".json", "--json-out")
     observed = read_observations(args.data, run_, args.npz_key).astype(np.float64)
+    prepare_chain(run_)
     from tqdm import tqdm
 
     with tqdm(unit="step", file=sys.stderr, dynamic_ncols=True, disable=None, desc="posterior chains") as bar:

@@ -10,7 +10,7 @@ import numpy as np
 from ..data.images import make_grid, save_png
 from ..errors import ConfigError, DataError
 from ..run import Run
-from .common import add_device, add_steps, device_of, output_path
+from .common import add_device, add_steps, device_of, output_path, prepare_chain
 
 
 def add_parser(sub) -> None:
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     run_ = Run.open(args.run)
     out, png = output_path(args.out, ".npy", "--out"), png_path(run_, args.png)
+    prepare_chain(run_)
     x = run_.sample(args.n, seed=args.seed, device=device_of(args), steps=args.steps)
     np.save(out, x)
     print(f"wrote {args.n} samples to {out}")

@@ -56,6 +56,34 @@ def step_loss(x: Tensor, x_hat: Tensor, gamma_s: Tensor, gamma_t: Tensor) -> Ten
     return -0.5 * torch.exp(-gamma_s) * torch.expm1(gamma_s - gamma_t) * sum_per_example((x - x_hat) ** 2)
 
 
+def expected_step_kl(gamma_s: Tensor, gamma_t: Tensor, mse: Tensor, dims: int) -> Tensor:
+    """A step's expected KL (nats) when the model's variance is the analytic one (equations/reverse.py,
+    ``analytic_log_var``): D/2 log(1 + (SNR(s) - SNR(t)) e_t), with e_t the mean squared error per
+    dimension of x_hat at t. For small steps it is step_loss's expectation; for large ones less."""
+    return 0.5 * dims * torch.log1p(-torch.exp(-gamma_s) * torch.expm1(gamma_s - gamma_t) * mse)
+
+
+def best_grid(gamma: Tensor, mse: Tensor, steps: int) -> Tensor:
+    """Indices 0 = i_0 < ... < i_N = K (N = ``steps`` <= K) into K + 1 candidate times, gamma
+    increasing, whose N-step chain has the smallest sum of expected step KLs (``expected_step_kl``
+    at the candidates' errors ``mse``). The sum decomposes over steps, so dynamic programming over
+    the candidates finds the exact optimum (Watson et al. 2021 do the same for a trained DDPM)."""
+    K = gamma.numel() - 1
+    order = torch.arange(K + 1, device=gamma.device)
+    cost = expected_step_kl(gamma[:, None], gamma[None, :], mse[None, :], 1)  # [i, j]: from candidate j down to i
+    cost = torch.where(order[:, None] < order[None, :], cost, torch.full_like(cost, math.inf))
+    best = torch.full((K + 1,), math.inf, dtype=cost.dtype, device=cost.device)
+    best[0] = 0.0
+    came_from = []
+    for _ in range(steps):
+        best, arg = (best[:, None] + cost).min(0)
+        came_from.append(arg)
+    path = [K]
+    for arg in reversed(came_from):
+        path.append(int(arg[path[-1]]))
+    return torch.tensor(path[::-1], device=gamma.device)
+
+
 def decoder_nll(gamma_0: Tensor, dims: int) -> Tensor:
     """E_q[-log N(x; z_0 / alpha_0, sigma_0^2 / alpha_0^2)] = D/2 (log 2 pi + gamma_0 + 1), exactly."""
     return 0.5 * dims * (LOG_2PI + gamma_0 + 1.0)

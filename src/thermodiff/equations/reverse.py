@@ -100,29 +100,45 @@ def _fixed_log_var(table: ScheduleTable) -> Tensor:
     return torch.cat([decoder, decoder, torch.log(table.beta_tilde[2:])])
 
 
-def fixed_reverse(z_mu: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
+def analytic_log_var(table: ScheduleTable, x0_mse: Tensor) -> Tensor:
+    """log(beta_tilde_t + c_x0_t^2 e_t) for t >= 2, with e_t the mean squared error per dimension of
+    x0_hat at step t ((T + 1,), entries 0 and 1 unused); at t = 1 the fixed decoder's.
+
+    The Gaussian with the posterior's mean around x0_hat that is closest in expected KL to
+    q(x_{t-1} | x_t, x_0) has this variance (Bao et al. 2022, Analytic-DPM): the posterior's own
+    plus the spread that the error of x0_hat puts into the posterior mean. Its step KL is then
+    D/2 log(1 + c_x0^2 e_t / beta_tilde_t) <= c_x0^2 e_t D / (2 beta_tilde_t), the fixed choice's."""
+    fixed = table.memo("fixed_log_var", _fixed_log_var)
+    analytic = torch.log(table.beta_tilde[2:] + table.c_x0[2:] ** 2 * x0_mse[2:].to(fixed))
+    return torch.cat([fixed[:2], analytic])
+
+
+def fixed_reverse(z_mu: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable, log_var: Tensor | None = None) -> ReverseGaussian:
     """q(x_{t-1} | x_t, x_0 = x0_hat) itself: the posterior mean and the posterior's own variance
-    beta_tilde_t (Ho et al. 2020's fixed choice). At t = 1 the decoder N(x_1 / sqrt(alpha_bar_1),
-    (1 - alpha_bar_1) / alpha_bar_1) needs no network: a continuous-time model's chain on a grid
+    beta_tilde_t (Ho et al. 2020's fixed choice), or per step ``log_var`` ((T + 1,), e.g.
+    ``analytic_log_var``). At t = 1 the decoder N(x_1 / sqrt(alpha_bar_1), (1 - alpha_bar_1) /
+    alpha_bar_1) needs no network: a continuous-time model's chain on a grid
     (processes/continuous.py) is exactly this."""
     sqrt_abar, _ = table.memo("sqrt_alpha_bars", _sqrt_alpha_bars)
     decoder = (t == 1).reshape(-1, *([1] * (xt.dim() - 1)))
     x0_hat = torch.where(decoder, xt / sqrt_abar[1], x0_prediction(z_mu, xt, t, table))
     mean = q_posterior_mean(x0_hat, xt, t, table)
-    log_var = at(table.memo("fixed_log_var", _fixed_log_var), t, xt).expand_as(xt)
-    return ReverseGaussian(mean=mean, log_var=log_var, x0_hat=x0_hat)
+    log_var = table.memo("fixed_log_var", _fixed_log_var) if log_var is None else log_var
+    return ReverseGaussian(mean=mean, log_var=at(log_var, t, xt).expand_as(xt), x0_hat=x0_hat)
 
 
 def reverse_gaussian(
-    kind: Parameterization, z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable
+    kind: Parameterization, z_mu: Tensor, z_sigma: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable,
+    fixed_log_var: Tensor | None = None,
 ) -> ReverseGaussian:
-    """Dispatch on the parameterization (an enum, validated where configuration enters)."""
+    """Dispatch on the parameterization (an enum, validated where configuration enters);
+    ``fixed_log_var``: the fixed kernel's per-step log-variance, if not the posterior's."""
     if kind is Parameterization.PAPER:
         return paper_reverse(z_mu, z_sigma, xt, t, table)
     if kind is Parameterization.POSTERIOR:
         return posterior_reverse(z_mu, z_sigma, xt, t, table)
     if kind is Parameterization.FIXED:
-        return fixed_reverse(z_mu, xt, t, table)
+        return fixed_reverse(z_mu, xt, t, table, fixed_log_var)
     raise ConfigError(f"unknown parameterization {kind!r}; choose one of {[p.value for p in Parameterization]}")
 
 

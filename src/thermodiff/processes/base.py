@@ -107,8 +107,9 @@ class DiffusionProcess(nn.Module, abc.ABC):
         """(step index, position in [0, 1]) that the network sees for times ``t``."""
 
     @abc.abstractmethod
-    def discretized(self, steps: int | None) -> "DiscreteProcess":
-        """The chain of ``steps`` steps that samples, conditions and is scored step by step."""
+    def discretized(self, steps: int | None, profile: Any = None) -> "DiscreteProcess":
+        """The chain of ``steps`` steps that samples, conditions and is scored step by step
+        (``profile``: the network's measured error, for a process whose chain depends on it)."""
 
     def network_input(self, xt: Tensor) -> Tensor:
         """What the network sees of x_t (the state itself unless a process says otherwise)."""
@@ -192,11 +193,16 @@ class DiscreteProcess(DiffusionProcess):
     def at_decoder(self, t: Tensor) -> Tensor:
         return t == 1
 
-    def discretized(self, steps: int | None) -> "DiscreteProcess":
+    def discretized(self, steps: int | None, profile: Any = None) -> "DiscreteProcess":
         if steps is not None and steps != self.T:
             raise ConfigError(f"this run's chain has T = {self.T} steps; a different number of steps (--steps "
                               f"{steps}) is for continuous-time runs (--process continuous)")
         return self
+
+    def expected_terms(self) -> Tensor | None:
+        """Each step's expected term of the bound per dimension (t = 1..T), where a chain knows it
+        in advance (a continuous-time run's profiled chain); None otherwise."""
+        return None
 
     @abc.abstractmethod
     def cv_reference(self, table: ScheduleTable) -> Tensor:

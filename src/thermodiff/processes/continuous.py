@@ -5,12 +5,15 @@ schedule gamma(t) = -log SNR(t) of gamma.py. Model: x_hat(z_t, t) from the netwo
 path (equations/continuous.py), and the bound of equations/continuous.py: the decoder's exact
 cost, the continuous-time limit L_infinity estimated at drawn times, and the prior's KL.
 
-For sampling, posteriors and scoring step by step, ``discretized(N)`` gives the N-step model:
-the Gaussian chain whose states are z at t_i = i/N (i = 0..N) plus the data, whose reverse steps
-are q(z_s | z_t, x = x_hat(z_t, t)) with the posterior's own variance (the ``fixed``
-parameterization), and whose first step is the decoder. Its discrete-time bound is the N-step
-bound K_N <= K (Kingma et al. 2021, Sec. 4): fewer steps cost bits, and ``evaluate --steps N``
-shows how many.
+For sampling, posteriors and scoring step by step, ``discretized(N, profile)`` gives the N-step
+model: the Gaussian chain whose states are z at times 0 = t_0 < ... < t_N = 1 plus the data,
+whose reverse steps have the mean of q(z_s | z_t, x = x_hat(z_t, t)), and whose first step is the
+decoder. Without a profile the times are uniform and the variance is the posterior's own (the
+``fixed`` parameterization); this chain's discrete-time bound K_N <= K (Kingma et al. 2021,
+Sec. 4). With a ``DenoisingProfile`` (x_hat's error measured on training data), each step's
+variance is the analytic one (Bao et al. 2022) and the times are those that minimize the
+expected bound given that error (Watson et al. 2021): far fewer bits lost per step removed.
+``evaluate --steps N`` shows how many.
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ from ..schedule import Schedule
 from .gaussian_noise import GaussianNoise
 from .base import DiffusionConfig, DiffusionProcess, DiscreteProcess, ProcessKind
 from .gaussian import GaussianDiffusion
+
+
+@dataclass(frozen=True)
+class DenoisingProfile:
+    """e(t), the mean squared error per dimension of x_hat(z_t, t) on training examples, at candidate
+    times 0 = t_0 < ... < t_K = 1 (float64). It fixes the N-step chain's grid and its steps' analytic
+    variances (``discretized``): both are parts of that model, chosen on training data."""
+
+    times: Tensor
+    mse: Tensor
+
+
+def interpolate(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
+    """Piecewise-linear f at x from values fp at increasing xp (x inside [xp[0], xp[-1]])."""
+    right = torch.searchsorted(xp, x).clamp(1, xp.numel() - 1)
+    w = (x - xp[right - 1]) / (xp[right] - xp[right - 1])
+    return fp[right - 1] + w * (fp[right] - fp[right - 1])
 
 
 @dataclass(frozen=True)
@@ -62,18 +82,34 @@ class ContinuousDiffusion(GaussianNoise, DiffusionProcess):
         gamma, _ = table.at(t)
         return torch.zeros_like(t, dtype=torch.long), self.schedule.coordinate(gamma).to(torch.float32)
 
-    def discretized(self, steps: int | None) -> DiscreteProcess:
+    def discretized(self, steps: int | None, profile: DenoisingProfile | None = None) -> DiscreteProcess:
         N = self.T if steps is None else int(steps)
         if N < 1:
             raise ConfigError(f"--steps must be at least 1, got {steps}")
         with torch.no_grad():
-            gamma = self.schedule.gamma(torch.linspace(0.0, 1.0, N + 1, dtype=torch.float64, device=self.schedule.ends.device))
+            times, mse = self.grid(N, profile)
+            gamma = self.schedule.gamma(times)
             log_abar = torch.nn.functional.logsigmoid(-gamma)  # z at t_i is the chain's state i + 1
             beta = -torch.expm1(torch.diff(log_abar, prepend=torch.zeros_like(log_abar[:1])))
             time = torch.cat([torch.zeros(1, dtype=torch.float32, device=gamma.device),
                               self.schedule.coordinate(gamma).to(torch.float32)])
+            x0_mse = None if mse is None else torch.cat([torch.zeros_like(mse[:1]), mse])
         config = replace(self.config, process=ProcessKind.GAUSSIAN, T=N + 1, parameterization=Parameterization.FIXED)
-        return GaussianDiffusion(config, schedule=Schedule.of_betas(beta), time=time)
+        return GaussianDiffusion(config, schedule=Schedule.of_betas(beta), time=time, x0_mse=x0_mse)
+
+    def grid(self, N: int, profile: DenoisingProfile | None) -> tuple[Tensor, Tensor | None]:
+        """The N-step chain's times t_0 = 0 < ... < t_N = 1 and the error of x_hat at each: uniform
+        without a profile; with one, the candidates that minimize the expected bound (``best_grid``),
+        or, for N at least the number of candidate steps, uniform with the error interpolated."""
+        device = self.schedule.ends.device
+        uniform = torch.linspace(0.0, 1.0, N + 1, dtype=torch.float64, device=device)
+        if profile is None:
+            return uniform, None
+        t, e = profile.times.to(device), profile.mse.to(device)
+        if N < t.numel() - 1:
+            chosen = c.best_grid(self.schedule.gamma(t), e, N)
+            return t[chosen], e[chosen]
+        return uniform, interpolate(uniform, t, e)
 
     # -- the forward process and its randomness ------------------------------------------------
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor, table: GammaTable) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..equations import gaussian as g
-from ..equations.reverse import Parameterization, ReverseGaussian, predicted_x0, reverse_gaussian
+from ..equations.reverse import Parameterization, ReverseGaussian, analytic_log_var, predicted_x0, reverse_gaussian
 from ..equations.shapes import per_example, sum_per_example
 from ..schedule import Schedule, ScheduleTable
 from .gaussian_noise import GaussianNoise
@@ -31,15 +31,29 @@ class GaussianDiffusion(GaussianNoise, DiscreteProcess):
 
     continuous = True
 
-    def __init__(self, config: DiffusionConfig, schedule: Schedule | None = None, time: Tensor | None = None):
+    def __init__(self, config: DiffusionConfig, schedule: Schedule | None = None, time: Tensor | None = None,
+                 x0_mse: Tensor | None = None):
         """``schedule`` and ``time`` (the network's position of each step) replace those of
-        ``config`` for a chain on a given grid (a continuous-time process's discretization)."""
+        ``config`` for a chain on a given grid (a continuous-time process's discretization);
+        ``x0_mse`` (per step, (T + 1,)) gives the fixed kernel the analytic variance instead of
+        the posterior's (equations/reverse.py, ``analytic_log_var``)."""
         super().__init__(config)
         self.schedule = schedule or Schedule(config.schedule, config.T, config.beta_1, config.beta_max)
         self.parameterization = Parameterization(config.parameterization)
         self.out_channels = 1 if self.parameterization is Parameterization.FIXED else 2  # z_mu (and z_Sigma)
         with torch.no_grad():
             self.register_buffer("_time", logsnr_coordinate(self.schedule.table()) if time is None else time)
+            log_var = None if x0_mse is None else analytic_log_var(self.schedule.table(), x0_mse)
+            self.register_buffer("_fixed_log_var", log_var, persistent=False)
+
+    def expected_terms(self) -> Tensor | None:
+        """With the analytic variance w_t, step t's expected KL is 1/2 log(w_t / beta_tilde_t) per
+        dimension; the decoder's term (t = 1) is computed at every evaluation, so it counts as 0."""
+        if self._fixed_log_var is None:
+            return None
+        table = self.table()
+        kl = 0.5 * (self._fixed_log_var[2:] - torch.log(table.beta_tilde[2:]))
+        return torch.cat([torch.zeros_like(kl[:1]), kl])
 
     def table(self) -> ScheduleTable:
         return self.schedule.table()
@@ -62,7 +76,7 @@ class GaussianDiffusion(GaussianNoise, DiscreteProcess):
         return (c2 * abar * omab / (2.0 * (table.beta_tilde[1:] + c2 * omab))).detach()
 
     def reverse(self, net_out: Tensor, xt: Tensor, t: Tensor, table: ScheduleTable) -> ReverseGaussian:
-        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, -1], xt, t, table)
+        return reverse_gaussian(self.parameterization, net_out[:, 0], net_out[:, -1], xt, t, table, self._fixed_log_var)
 
     def decoder_nll(self, x0: Tensor, kernel: ReverseGaussian) -> Tensor:
         return -sum_per_example(g.normal_log_prob(x0, kernel.mean, kernel.log_var))
