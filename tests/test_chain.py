@@ -102,3 +102,32 @@ def test_the_profile_is_measured_once_per_checkpoint_and_kept_in_the_run(continu
     (run_dir / "denoising_profile.json").write_text(json.dumps(stored))
     assert Run.open(run_dir).denoising_profile() is not None  # measured again for these weights
     assert json.loads((run_dir / "denoising_profile.json").read_text())["weights"] != "other weights"
+
+
+def test_a_run_that_cannot_keep_its_profile_or_find_its_data_still_samples(continuous_run, tmp_path, monkeypatch, capsys):  # noqa: F811
+    """A read-only run directory keeps the profile in memory; without the training data the chain
+    falls back, with one warning, to uniform times and the posterior's variance."""
+    from thermodiff import record
+    from thermodiff.errors import CheckpointError
+
+    run = Run.open(continuous_run / "run")
+    (run.path / "denoising_profile.json").unlink(missing_ok=True)
+
+    def refuse(path, data):
+        raise CheckpointError(f"cannot write {path}")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(record, "atomic_write_bytes", refuse)
+        assert run.denoising_profile() is not None and run.sample(3, steps=4).shape == (3, 2)
+    assert not (run.path / "denoising_profile.json").exists()
+
+    x = np.random.default_rng(2).normal(size=(120, 2))
+    np.save(tmp_path / "x.npy", x)
+    assert main(["train", str(tmp_path / "x.npy"), "--out", str(tmp_path / "run"), "--process", "continuous",
+                 "--steps", "5", "--width", "16", "--depth", "1", "--bumps", "4", "--batch-size", "32",
+                 "--eval-examples", "16"]) == 0
+    (tmp_path / "x.npy").unlink()
+    capsys.readouterr()
+    assert main(["sample", str(tmp_path / "run"), "--n", "4", "--steps", "3", "--out", str(tmp_path / "s.npy")]) == 0
+    err = capsys.readouterr().err
+    assert "uniform times and the posterior's variance" in err and np.load(tmp_path / "s.npy").shape == (4, 2)

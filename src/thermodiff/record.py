@@ -128,7 +128,7 @@ class RunRecord:
         """Stores a profile beside the checkpoint; a run directory that cannot be written keeps none."""
         try:
             atomic_write_bytes(self.profile_path, strict_json(record).encode())
-        except OSError:
+        except CheckpointError:  # what atomic writes raise for an OSError
             pass
 
     def heldout(self) -> np.ndarray:
