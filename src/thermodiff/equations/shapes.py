@@ -22,5 +22,12 @@ def at(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
 
 
 def sum_per_example(x: Tensor) -> Tensor:
-    """(B, ...) -> (B,): the sum over everything but the batch dimension."""
-    return x.flatten(1).sum(dim=1)
+    """(B, ...) -> (B,): the sum over everything but the batch dimension.
+
+    Two numbers or one per example (2-D toy data) are added by a product with ones: a single
+    addition a + b has one rounding whichever way it is done, so the result is .sum's to the bit,
+    and a reduction over such short rows costs ten times as much (the bound takes four a step)."""
+    x = x.flatten(1)
+    if x.shape[1] <= 2:
+        return x @ x.new_ones(x.shape[1])
+    return x.sum(dim=1)
