@@ -49,7 +49,7 @@ def training_pair(trainer: Trainer):
     """(network forward + backward alone, one whole training step), as callables."""
     B, net = trainer.config.batch_size, trainer.model.network
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(B, *trainer.data.shape[1:], generator=gen)
+    x = torch.randn(B, *trainer.data.example_shape, generator=gen)
     t = torch.randint(1, trainer.model.T + 1, (B,), generator=gen)
     s = trainer.model.process.time_coordinate()[t]
 
@@ -68,7 +68,7 @@ def sampling_pair(trainer: Trainer, n: int):
     """(network forward alone, one whole reverse step: kernel and draw), as callables, no gradients."""
     model, process = trainer.model, trainer.model.process
     gen = torch.Generator().manual_seed(0)
-    x = process.sample_prior((n, *trainer.data.shape[1:]), gen, torch.device("cpu"))
+    x = process.sample_prior((n, *trainer.data.example_shape), gen, torch.device("cpu"))
     t = torch.full((n,), model.T // 2, dtype=torch.long)
     s = process.time_coordinate()[t]
     x32 = x.float()

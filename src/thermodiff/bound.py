@@ -35,17 +35,34 @@ Kernel = Callable[[Tensor, Tensor, ScheduleTable], Any]  # (x_t, t, table) -> p(
 
 @dataclass(frozen=True)
 class MinusK:
-    """-K per example in nats, by block (each (n,)), with the raw terms behind it (each (n, S))."""
+    """-K per example in nats, by block (each (n,)), with the raw terms behind it (each (n, S)).
+    The blocks are summed when asked for: a training step only needs their total."""
 
-    decoder: Tensor  # (1)
-    kls: Tensor  # (2)
+    weighted: Tensor  # w (ell - control) of each draw, its share of block (1) or (2)
+    at_decoder: Tensor  # which draws are the decoder's (block (1)); the others are KLs (block (2))
+    exact_decoder: Tensor | None  # (1) in closed form, for processes that know it
     prior: Tensor  # (3)
     ell: Tensor  # the term of each drawn step, before the control variate
     u: Tensor  # the control-variate feature of each draw's noise (E[u] = 0)
     control: Tensor  # a_t u, subtracted from each term
 
     @property
+    def decoder(self) -> Tensor:
+        """(1) -log p(x_0 | x_1)."""
+        drawn = torch.where(self.at_decoder, self.weighted, 0.0).sum(1)
+        return drawn if self.exact_decoder is None else drawn + self.exact_decoder
+
+    @property
+    def kls(self) -> Tensor:
+        """(2) the sum over t >= 2 of KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))."""
+        return torch.where(self.at_decoder, 0.0, self.weighted).sum(1)
+
+    @property
     def total(self) -> Tensor:
+        if self.exact_decoder is None and self.weighted.shape[1] == 1:
+            # one draw per example (training): it lies in one block and the other block is 0, so
+            # decoder + kls is the draw itself (x + 0 = x), and adding it directly gives the same number
+            return self.weighted[:, 0] + self.prior
         return self.decoder + self.kls + self.prior
 
 
@@ -66,12 +83,10 @@ def minus_K(process: DiffusionProcess, kernel: Kernel, sampler: Any, x0: Tensor,
     ell = ell.reshape(n, S)
     u = process.noise_feature(noise).reshape(n, S)
     control = sampler.control(steps.t, u)
-    weighted = steps.w * (ell - control)
-    decoder = torch.where(at_decoder, weighted, 0.0).sum(1)
-    exact = process.decoder_expectation(x0, table)
     return MinusK(
-        decoder=decoder if exact is None else decoder + exact,  # (1) -log p(x_0 | x_1)
-        kls=torch.where(at_decoder, 0.0, weighted).sum(1),  # (2) KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t))
+        weighted=steps.w * (ell - control),
+        at_decoder=at_decoder,
+        exact_decoder=process.decoder_expectation(x0, table),  # (1) -log p(x_0 | x_1), if known exactly
         prior=process.prior_kl(x0, table),  # (3) KL(q(x_T | x_0) || p(x_T))
         ell=ell,
         u=u,

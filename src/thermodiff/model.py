@@ -44,9 +44,16 @@ class DiffusionModel(nn.Module):
         """p(x_{t-1} | x_t) for a batch of states ``xt`` (float64) at times ``t`` ((B,): steps, or
         continuous times). The network may run in bfloat16 (autocast); the kernel is float64."""
         index, s = self.process.network_time(t, table)
-        with torch.autocast(device_type=xt.device.type, dtype=torch.bfloat16, enabled=self.precision is Precision.BF16):
-            z = self.network(self.process.network_input(xt).to(self._network_dtype()), index, s)
+        z = self._network(self.process.network_input(xt).to(self._network_dtype()), index, s)
         return self.process.reverse(z.to(torch.float64), xt, t, table)
+
+    def _network(self, x: Tensor, index: Tensor, s: Tensor) -> Tensor:
+        """The network's output, under bfloat16 autocast if so configured (entering even a disabled
+        autocast costs as much as a small tensor operation, and training enters it every step)."""
+        if self.precision is not Precision.BF16:
+            return self.network(x, index, s)
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+            return self.network(x, index, s)
 
     def forward(self, x0: Tensor, steps: StepDraws, noise: Tensor, table: Any = None) -> MinusK:
         """-K per example (see bound.py): the entry of training (and of DDP) and of evaluation."""

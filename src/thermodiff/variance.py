@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from .equations.shapes import gather
 from .errors import ConfigError
 
 
@@ -94,11 +95,10 @@ class StepStatistics(nn.Module):
 
     def probabilities(self, kind: TSampling) -> Tensor:
         """p(t) for t = 1..T, float64, (T,)."""
-        uniform = torch.full_like(self.second_moment, 1.0 / self.T)
-        if kind is TSampling.UNIFORM or bool((self.seen == 0).any()):
-            return uniform
+        if kind is TSampling.UNIFORM or not bool(self.seen.all()):  # a step never seen yet
+            return torch.full_like(self.second_moment, 1.0 / self.T)
         weights = torch.sqrt(self.second_moment)
-        return (1.0 - self.uniform_mix) * weights / weights.sum() + self.uniform_mix * uniform
+        return (1.0 - self.uniform_mix) * weights / weights.sum() + self.uniform_mix * (1.0 / self.T)
 
     def evaluation_draws(self, t_samples: int, n: int, generator: torch.Generator | None, device: torch.device,
                          uniform: bool = False) -> StepDraws:
@@ -115,7 +115,7 @@ class StepStatistics(nn.Module):
 
     def control(self, t: Tensor, u: Tensor) -> Tensor:
         """a_t u: zero in expectation, subtracted from each term."""
-        return self.cv_coefficient[t - 1] * u
+        return gather(self.cv_coefficient, t - 1) * u
 
     def draw(self, kind: TSampling, n: int, generator: torch.Generator | None) -> StepDraws:
         """One step per example, t ~ p(t), weighted 1 / p(t) (on this module's device)."""
@@ -123,7 +123,7 @@ class StepStatistics(nn.Module):
         u = torch.rand(n, generator=generator, device=generator.device if generator is not None else None, dtype=torch.float64)
         idx = torch.searchsorted(torch.cumsum(p, 0).to(u.device), u, right=True).clamp(max=self.T - 1)
         idx = idx.to(p.device)
-        return StepDraws(t=(idx + 1)[:, None], w=(1.0 / p[idx])[:, None])
+        return StepDraws(t=(idx + 1)[:, None], w=gather(p, idx).reciprocal()[:, None])  # 1 / p(t)
 
     @torch.no_grad()
     def start_from(self, expected: Tensor) -> None:
@@ -147,8 +147,9 @@ class StepStatistics(nn.Module):
         raw, u = raw.double(), u.double()
         counts = torch.bincount(idx, minlength=self.T)
         first = self.seen == 0
-        slope = (raw - self.term_mean[idx]) * u / float(u_variance)
-        values = torch.stack([centred.double() ** 2, slope, raw])  # (3, B)
+        slope = (raw - gather(self.term_mean, idx)) * u / float(u_variance)
+        centred = centred.double()
+        values = torch.stack([centred * centred, slope, raw])  # (3, B)
         sums = values.new_zeros(3, self.T).index_add_(1, idx, values)
         buffers = (self.second_moment, self.cv_coefficient, self.term_mean)
         current = torch.stack(buffers)

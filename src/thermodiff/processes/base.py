@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from ..config import coerce_enums, option
 from ..equations.reverse import Parameterization
+from ..equations.shapes import gather
 from ..errors import ConfigError
 from ..schedule import ScheduleKind, ScheduleTable
 
@@ -188,7 +189,7 @@ class DiscreteProcess(DiffusionProcess):
         """(T+1,) float32 position of each step in [0, 1], fixed at construction, for networks."""
 
     def network_time(self, t: Tensor, table: Any) -> tuple[Tensor, Tensor]:
-        return t, self.time_coordinate()[t]
+        return t, gather(self.time_coordinate(), t)
 
     def at_decoder(self, t: Tensor) -> Tensor:
         return t == 1

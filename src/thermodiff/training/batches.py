@@ -31,7 +31,7 @@ class TrainingData:
     def batch(self, idx: Tensor) -> Tensor:
         """Float64 (B, ...) model coordinates of examples ``idx`` (not yet dequantized)."""
         if self.resident is not None:
-            return self.resident[idx]
+            return self.resident.index_select(0, idx)  # as resident[idx], without advanced indexing
         rows = self.examples[idx.cpu().numpy()]
         x = self.coordinates.to_model(rows.astype(np.float64))
         return torch.as_tensor(x, dtype=torch.float64).to(self.device)
