@@ -22,8 +22,8 @@ from thermodiff.conditioning import PosteriorConfig, Smooth, denoising, inpainti
 from thermodiff.conditioning.dense import ParticleDensePath
 from thermodiff.data.normalize import identity
 from thermodiff.equations import particles as smc
-from thermodiff.equations.products import (MAX_TWEEDIE_GAIN, LinearEvidence, condition_gaussian, steady_x0_covariance,
-                                          tweedie_covariance)
+from thermodiff.equations.particles import MAX_TWEEDIE_GAIN, MIN_X0_VARIANCE, steady_x0_covariance
+from thermodiff.equations.products import LinearEvidence, condition_gaussian, tweedie_covariance
 from thermodiff.errors import ConfigError, DataError
 from thermodiff.model import DiffusionModel
 from thermodiff.processes import DiffusionConfig, ProcessKind, make_process
@@ -70,21 +70,30 @@ def test_effective_sample_size_and_the_mean_over_systems():
 
 
 def test_the_steady_covariance_is_tweedies_until_the_jacobians_error_is_magnified_too_much():
-    """Below the gain limit, Tweedie's covariance as it is; above it, (1 - abar) I, exact for N(0, I)
-    data, which a Jacobian off by 0.05 (a trained network's) would turn into negative eigenvalues."""
+    """Below the gain limit, Tweedie's covariance as it is where no eigenvalue is below MIN_X0_VARIANCE
+    (1 - abar), else with those raised to it; above it, (1 - abar) I, exact for N(0, I) data, which a
+    Jacobian off by 0.05 (a trained network's) would turn into negative eigenvalues."""
     g = torch.Generator().manual_seed(0)
     exact = torch.eye(3, dtype=torch.float64)  # N(0, I) data: E[x_0|x_t] = sqrt(abar) x_t, J = sqrt(abar) I
     noisy = 0.05 * torch.randn(4, 3, 3, generator=g, dtype=torch.float64)
-    for abar in (0.9, 0.2, 0.02, 1e-3, 1e-5):
+    raised = 0
+    for abar in (0.9, 0.2, 0.05, 0.02, 1e-3, 1e-5):
         abar = torch.tensor(abar, dtype=torch.float64)
         J = abar.sqrt() * exact + noisy
         got = steady_x0_covariance(J, abar)
         if (1 - abar) / abar.sqrt() <= MAX_TWEEDIE_GAIN:
-            assert torch.equal(got, tweedie_covariance(J, abar))
+            tweedie, least = tweedie_covariance(J, abar), MIN_X0_VARIANCE * (1 - abar)
+            lam, U = torch.linalg.eigh(tweedie)
+            low = lam.min(-1).values < least
+            assert torch.equal(got[~low], tweedie[~low])
+            assert torch.allclose(got[low], ((U * lam.clamp(min=least).unsqueeze(-2)) @ U.transpose(-1, -2))[low])
+            assert (torch.linalg.eigvalsh(got).min(-1).values >= least * (1 - 1e-9)).all()
+            raised += int(low.sum())
         else:
             assert torch.allclose(got, (1 - abar) * exact.expand(4, 3, 3))
             assert torch.linalg.eigvalsh(tweedie_covariance(J, abar)).min() < 0  # what it replaces
         assert torch.allclose(steady_x0_covariance(abar.sqrt() * exact.expand(4, 3, 3), abar), (1 - abar) * exact, atol=1e-12)
+    assert raised > 0  # the floor was tried
 
 
 # -- Gaussian data: the diffused step and its twist are exact, so every weight is equal -------------

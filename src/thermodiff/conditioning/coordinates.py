@@ -21,6 +21,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ..equations.particles import floored_x0_variance
 from ..equations.products import (DiagonalEvidence, diagonal_log_likelihood, diagonal_log_predictive,
                                   diagonal_matheron_update, diffused_diagonal_evidence, diffused_score_weights,
                                   first_order_tilt, kernel_x0_variance, log_normal_ratio, proper_diagonal, tweedie_slope)
@@ -126,6 +127,12 @@ class CoordinateParticles(GaussianParticles):
             return Draw(x, log_gain, torch.zeros_like(log_gain))
         twist = diagonal_log_likelihood(x, proper_diagonal(self.carried_to(x, s)))
         return Draw(x, log_gain - diagonal_log_likelihood(x, evidence) + twist, twist)
+
+    def x0_spread(self, kernel: ReverseGaussian, s: int) -> tuple[Tensor, Tensor]:
+        """The diffused path's (Var[x_0,i | x_s], slope), the variance never below a fraction of the
+        reference (``floored_x0_variance``): a kernel variance under beta_tilde_s would make the twist a delta."""
+        var_x0, slope = super().x0_spread(kernel, s)  # type: ignore[misc]
+        return floored_x0_variance(var_x0, self.reverse.table.alpha_bar[s]), slope
 
     def carried_to(self, x: Tensor, s: int) -> DiagonalEvidence:
         """r_s linearized at x itself (its density at x is the twist r_s(x)); no coupling."""

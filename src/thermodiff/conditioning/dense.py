@@ -11,7 +11,9 @@ N(mu, diag Sigma) times N(y; A x, R) is Gaussian, drawn by Matheron's rule (equa
   Both take Cov[x_0|x] from ``steady_x0_covariance``: Tweedie's where the network's Jacobian is
   trustworthy, the normalized reference (1 - abar) I at the noisiest steps, where Tweedie's had
   negative eigenvalues and made the proposal a near-delta that the weights could not repair
-  (log p(y) off by 500 nats on benchmarks/posterior_mixture.py).
+  (log p(y) off by 500 nats on benchmarks/posterior_mixture.py); and never below a quarter of
+  that reference: a few particles' Jacobians still made near-delta twists at gains 5 to 10, which
+  dropped them, and log p(y) fell 0.2 to 0.5 nats short at any M (equations/particles.py).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from ..equations.products import (MAX_TWEEDIE_GAIN, DiagonalEvidence, LinearEvidence, diffused_evidence, log_likelihood,
-                                  log_predictive, matheron_update, proper, steady_x0_covariance, tweedie_covariance)
+from ..equations.particles import MAX_TWEEDIE_GAIN, steady_x0_covariance
+from ..equations.products import (DiagonalEvidence, LinearEvidence, diffused_evidence, log_likelihood, log_predictive,
+                                  matheron_update, proper, tweedie_covariance)
 from .affine import as_linear, linear_evidence
 from .base import Draw
 from .evidence import Observations

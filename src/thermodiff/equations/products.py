@@ -159,24 +159,6 @@ def tweedie_covariance(jacobian: Tensor, alpha_bar: Tensor) -> Tensor:
     return symmetrize((1.0 - alpha_bar) / alpha_bar.sqrt() * jacobian)
 
 
-# Above this gain (1 - abar) / sqrt(abar), Tweedie's covariance magnifies the error of a trained
-# network's Jacobian past the unit scale of normalized data (measured on a 4-D mixture: eigenvalues
-# from -25 to 15 at t = T, where the truth is about 1; the gain there is 316).
-MAX_TWEEDIE_GAIN = 10.0
-
-
-def steady_x0_covariance(jacobian: Tensor, alpha_bar: Tensor, max_gain: float = MAX_TWEEDIE_GAIN) -> Tensor:
-    """Cov[x_0 | x_t] that stays a covariance at every noise level: Tweedie's (``tweedie_covariance``)
-    while its gain (1 - abar_t) / sqrt(abar_t) on the Jacobian is at most ``max_gain``; above it,
-    where x_t says little of x_0, (1 - abar_t) I, the exact value for normalized data's reference
-    N(0, I). alpha_bar: a scalar (one step for the batch)."""
-    alpha_bar = torch.as_tensor(alpha_bar, dtype=jacobian.dtype, device=jacobian.device)
-    if float((1.0 - alpha_bar) / alpha_bar.sqrt()) <= max_gain:
-        return tweedie_covariance(jacobian, alpha_bar)
-    eye = torch.eye(jacobian.shape[-1], dtype=jacobian.dtype, device=jacobian.device)
-    return ((1.0 - alpha_bar) * eye).expand_as(jacobian)
-
-
 def diffused_evidence(evidence: LinearEvidence, at: Tensor, x0_hat: Tensor, jacobian: Tensor,
                       cov_x0: Tensor) -> LinearEvidence:
     """The evidence about x_0 carried back to the state x_{t-1} = x (a Gaussian approximation).
