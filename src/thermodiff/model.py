@@ -28,8 +28,9 @@ class DiffusionModel(nn.Module):
         if process.discrete_time:
             with torch.no_grad():
                 self.steps = StepStatistics(process.cv_reference(process.table()))
-            if process.expected_terms() is not None:
-                self.steps.start_from(process.expected_terms())
+            expected = process.expected_terms()
+            if expected is not None:
+                self.steps.start_from(expected)
         else:
             self.steps = UniformTimes(process.control_reference)
 
