@@ -6,6 +6,8 @@ settings otherwise, the same `--time-limit`), evaluate the held-out split (`ther
 
     python benchmarks/continuous.py images --time-limit 30 --out runs/bench-ct --only textures deadleaves digits
 
+``--processes continuous-unet`` adds continuous time with the U-Net (`--network unet`) on the same budget.
+
 sampling: for a continuous-time run, the bound of the N-step chain obtained from it
 (`evaluate --steps N`) and the wall time of `sample --n 64 --steps N`, for N = 1000, 250, 100,
 50, 20, next to the continuous-time bound; the samples go to PNG grids.
@@ -34,7 +36,8 @@ from pathlib import Path
 import numpy as np
 from common import run
 
-PROCESSES = {"discrete": [], "continuous": ["--process", "continuous"]}
+PROCESSES = {"discrete": [], "continuous": ["--process", "continuous"],
+             "continuous-unet": ["--process", "continuous", "--network", "unet"]}
 
 
 def _thermodiff(*args: str) -> str:
@@ -61,7 +64,7 @@ def images(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in args.only:
-        for process in PROCESSES:
+        for process in args.processes:
             rows.append(image_row(name, process, args))
             print(json.dumps(rows[-1]), flush=True)
     print("\n| data | process | bits/dim | Gaussian bits/dim | steps | train min | eval min |")
@@ -145,6 +148,8 @@ def main() -> None:
     p.add_argument("--time-limit", type=float, default=30.0)
     p.add_argument("--out", type=Path, default=Path("runs/bench-ct"))
     p.add_argument("--only", nargs="*", default=["textures", "deadleaves", "digits"])
+    p.add_argument("--processes", nargs="*", choices=list(PROCESSES), default=["discrete", "continuous"],
+                   help="what to train on each set (continuous-unet: continuous time with --network unet)")
     p = sub.add_parser("sampling")
     p.add_argument("run", type=Path)
     p.add_argument("--steps", type=int, nargs="*", default=[1000, 250, 100, 50, 20])
