@@ -1,24 +1,15 @@
 """smc's log p(y) on the 4-D mixture's inpainting observations against the model's own log p(y).
 
-The model's own value comes from benchmarks/posterior_model_check.py (branch ``diag``): exact-posterior
-draws reweighted by p_model / p_true, p_model from the k = 64 importance-weighted bound; this script
+The model's own value comes from benchmarks/posterior_model_check.py (exact-posterior draws
+reweighted by p_model / p_true, p_model from the k = 64 importance-weighted bound): this script
 reads its ``obs<i>.json`` for the observation, the exact log p(y) and that difference, and runs smc
-(800 samples, as there) on the same run.
+(800 samples, as there) on the same run, for several M and seeds.
 
     OMP_NUM_THREADS=1 python benchmarks/smc_evidence.py --run runs/bench-mixture/run \\
         --check runs/model-check --observation 0 --particles 512 64 --seeds 1 2
 
-Results (smc log p(y) minus the model's; the model's own is +-0.004 (obs 0), +-0.002 (obs 1)):
-
-    obs  M    before (main, 014fd27; diag's runs)   after (floored Cov[x_0|x_t], branch logz)
-    0    512  -0.21 (seed 1; seeds 1-3: -0.17..-0.21) +0.030 +- 0.007 (seed 1), +0.023 +- 0.011 (seed 2)
-    0    64   -0.30                                  -0.026 +- 0.024
-    1    512  -0.13                                  -0.016 +- 0.010 (seed 1), -0.008 +- 0.016 (seed 2)
-    1    64   -0.11                                  -0.008 +- 0.029
-
-Before, every M fell short alike: all four values of the first held-out point known to within
-noise 0.01 (``Run.denoise_posterior``), smc gave -9.42, -9.45, -9.46 at M = 64, 256, 1024 against
-the model's L_64 -8.99; after, -9.06, -9.02, -8.99 (M = 256, three seeds).
+Its figures, before and after the covariance floor of equations/particles.py, are in README
+(the log p(y) paragraph under "Posteriors with two modes").
 """
 
 from __future__ import annotations

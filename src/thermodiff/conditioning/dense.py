@@ -8,7 +8,7 @@ N(mu, diag Sigma) times N(y; A x, R) is Gaussian, drawn by Matheron's rule (equa
   for Gaussian data. The last step uses r itself.
 - ``smc``: the diffused step as the proposal of sequential Monte Carlo (particles.py), weighed
   with the twist r_s(x) = N(y; A x0_hat(x), R + A Cov[x_0|x] A^T), r carried back to x itself.
-  Both take Cov[x_0|x] from ``steady_x0_covariance``: Tweedie's where the network's Jacobian is
+  smc takes Cov[x_0|x] from ``steady_x0_covariance`` (diffused keeps Tweedie's as it is): Tweedie's where the Jacobian is
   trustworthy, the normalized reference (1 - abar) I at the noisiest steps, where Tweedie's had
   negative eigenvalues and made the proposal a near-delta that the weights could not repair
   (log p(y) off by 500 nats on benchmarks/posterior_mixture.py); and never below a quarter of
