@@ -100,7 +100,8 @@ def bench(name: str, source: str, density, args) -> dict:
     iw_seconds = sum(v for w, v in timer.seconds.items() if w.startswith("importance"))
     ode_seconds = sum(v for w, v in timer.seconds.items() if w.startswith("probability-flow"))
     keep = ("K", "stderr", "K_iw", "K_iw_stderr", "K_iw_minus_K", "K_iw_minus_K_stderr", "ess_mean", "ess_min",
-            "ess_median", "iw_degenerate", "K_iw_nested", "K_iw_nested_stderr", "true_log_likelihood", "gap",
+            "ess_median", "ess_below_2", "iw_degenerate", "K_iw_last_gain", "K_iw_last_gain_stderr", "K_iw_still_rising",
+            "K_iw_nested", "K_iw_nested_stderr", "true_log_likelihood", "gap",
             "gap_stderr", "gap_iw", "gap_iw_stderr", "log_p_ode", "log_p_ode_stderr", "gap_ode", "gap_ode_stderr",
             "ode_divergence", "ode_evaluations", "bits_per_dim", "bits_per_dim_iw", "bits_per_dim_ode", "units",
             "n_examples", "estimator", "trajectories")

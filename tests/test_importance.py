@@ -12,7 +12,7 @@ from torch.distributions import Normal
 from helpers import (EnumerationOracle, GaussianOracle, Perturbed, check_approach, enumerated_log_marginal,
                      linear_gaussian_log_marginal, paired_se)
 from thermodiff.evaluation.estimate import estimate_bound
-from thermodiff.evaluation.evaluate import degenerate
+from thermodiff.evaluation.evaluate import degenerate, still_rising
 from thermodiff.evaluation.importance import (ImportanceEstimate, blocked_bound, effective_sample_size, nested_sizes,
                                               trajectory_log_weights)
 from thermodiff.evaluation.report import describe_importance
@@ -113,6 +113,32 @@ def test_degenerate_weights_are_said_to_be_so():
               "K_iw_nested": {"1": -1.5, "8": -1.0}, "iw_degenerate": True}
     assert any("degenerate" in line for line in describe_importance(record))
     assert not any("degenerate" in line for line in describe_importance({**record, "iw_degenerate": False}))
+
+
+def test_a_bound_still_rising_with_k_is_said_to_be_so():
+    """A kernel off the optimum with few trajectories: L_8 is clearly above L_4 (paired), so the record
+    says K_iw is not converged and the text says more trajectories would tighten it; with the optimal
+    kernel every weight is the same and nothing rises."""
+    x = gaussian_data(200)
+    off = gaussian_model(lambda process: Perturbed(GaussianOracle(process, MEAN, STD), 0.3, 0.6))
+    def nested(model):
+        estimate = ImportanceEstimate(log_w=trajectory_log_weights(model, x, 8, seed=1), offset=0.0)
+        return {j: v.numpy() for j, v in estimate.nested().items()}
+
+    rising = still_rising(nested(off), 1)
+    assert rising["K_iw_still_rising"] and rising["K_iw_last_gain_from"] == 4
+    assert rising["K_iw_last_gain"] > 2 * rising["K_iw_last_gain_stderr"] > 0
+    exact = gaussian_model(schedule="paper")
+    flat = still_rising(nested(exact), 1)
+    assert not flat["K_iw_still_rising"] and abs(flat["K_iw_last_gain"]) < 1e-9
+    record = {"units": "bits/example", "importance_samples": 8, "K_iw": -1.0, "K_iw_stderr": 0.1, "K_iw_minus_K": 0.5,
+              "K_iw_minus_K_stderr": 0.1, "K_iw_data": -1.0, "ess_mean": 3.0, "ess_median": 3.0, "ess_min": 1.0,
+              "ess_below_2": 0.25, "K_iw_nested": {"1": -1.5, "8": -1.0}, "iw_degenerate": False}
+    text = describe_importance({**record, **rising})
+    assert any("still rises from k = 4 to 8" in line for line in text)
+    assert any("25% of the examples" in line for line in text)
+    quiet = describe_importance({**record, "ess_below_2": 0.0, **flat})
+    assert not any("still rises" in line or "% of the examples" in line for line in quiet)
 
 
 @pytest.mark.parametrize("k", [0, -3])

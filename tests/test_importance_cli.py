@@ -14,7 +14,8 @@ from thermodiff.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runs-v1"
 IW_KEYS = ("K_iw", "K_iw_data", "K_iw_stderr", "importance_samples", "ess_mean", "ess_min", "iw_degenerate",
-           "K_iw_nested", "K_iw_nested_stderr", "K_iw_minus_K", "K_iw_minus_K_stderr")
+           "K_iw_nested", "K_iw_nested_stderr", "K_iw_minus_K", "K_iw_minus_K_stderr", "ess_below_2", "K_iw_last_gain",
+           "K_iw_last_gain_stderr", "K_iw_last_gain_from", "K_iw_still_rising")
 
 
 @pytest.fixture(scope="module")

@@ -121,19 +121,33 @@ def degenerate(ess: np.ndarray, k: int) -> bool:
     return k >= 2 and float(np.median(ess)) < min(2.0, 1.0 + (k - 1) / 2)
 
 
+def still_rising(nested: dict[int, np.ndarray], per: int) -> dict[str, Any]:
+    """L_k - L_j per example for the last doubling (j the nested size below k), paired: while it is
+    clearly above 0 (two standard errors), more trajectories would still tighten K_iw."""
+    sizes = sorted(nested)
+    if len(sizes) < 2:
+        return {}
+    gain = paired("K_iw_last_gain", nested[sizes[-1]] - nested[sizes[-2]], per)
+    # False when the stderr is NaN (one example); 1e-6 keeps rounding in equal weights from counting
+    rising = gain["K_iw_last_gain"] > max(2.0 * gain["K_iw_last_gain_stderr"], 1e-6)
+    return {**gain, "K_iw_last_gain_from": sizes[-2], "K_iw_still_rising": bool(rising)}
+
+
 def importance_keys(iw: ImportanceEstimate, K: BoundEstimate, log2_jacobian: float, per: int) -> dict[str, Any]:
     """K_iw (same units and coordinates as K), K_iw_data, stderr, k, the effective sample size per
-    example (mean, smallest, median), the degeneracy flag, the nested L_j, and K_iw - K paired."""
+    example (mean, smallest, median, the fraction below 2), the degeneracy flag, the nested L_j and
+    whether L_k is still rising, and K_iw - K paired."""
     L = iw.bound().cpu().numpy()
     ess = iw.ess().cpu().numpy()
     nested = {j: v.cpu().numpy() for j, v in iw.nested().items()}
     se = (lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) / per if v.size > 1 else float("nan"))
     return {"K_iw": float(L.mean()) / per, "K_iw_data": (float(L.mean()) + log2_jacobian) / per, "K_iw_stderr": se(L),
             "importance_samples": iw.k, "ess_mean": float(ess.mean()), "ess_min": float(ess.min()),
-            "ess_median": float(np.median(ess)), "iw_degenerate": degenerate(ess, iw.k),
+            "ess_median": float(np.median(ess)), "ess_below_2": float((ess < 2.0).mean()) if iw.k >= 2 else 0.0,
+            "iw_degenerate": degenerate(ess, iw.k),
             "K_iw_nested": {str(j): float(v.mean()) / per for j, v in nested.items()},
             "K_iw_nested_stderr": {str(j): se(v) for j, v in nested.items()},
-            **paired("K_iw_minus_K", L - K.K.cpu().numpy(), per)}
+            **still_rising(nested, per), **paired("K_iw_minus_K", L - K.K.cpu().numpy(), per)}
 
 
 def ode_keys(flow: FlowEstimate, log2_jacobian: float, per: int) -> dict[str, Any]:

@@ -90,6 +90,13 @@ def describe_importance(record: dict[str, Any]) -> list[str]:
     if "bits_per_dim_iw" in record:
         lines.append(f"bits per dimension, importance-weighted        = {record['bits_per_dim_iw']:.4f} +- "
                      f"{record['bits_per_dim_iw_stderr']:.4f} (lower is better)")
+    if record.get("ess_below_2", 0.0) > 0 and not record["iw_degenerate"]:
+        lines.append(f"in {100 * record['ess_below_2']:.0f}% of the examples one trajectory carries nearly all the weight "
+                     "(effective sample size below 2)")
+    if record.get("K_iw_still_rising"):
+        lines.append(f"NOTE: L_k still rises from k = {record['K_iw_last_gain_from']} to {k} "
+                     f"({record['K_iw_last_gain']:+.4f} +- {record['K_iw_last_gain_stderr']:.4f} {u}, paired): "
+                     "more trajectories would tighten K_iw further")
     if record["iw_degenerate"]:
         lines.append("WARNING: the importance weights are degenerate (in half the examples one trajectory carries "
                      "nearly all the weight): K_iw is still a lower bound in expectation, but far from converged; "
