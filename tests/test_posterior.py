@@ -12,7 +12,7 @@ from thermodiff.conditioning import CONDITIONERS, Method, PosteriorConfig, Smoot
 from thermodiff.data import DataError, Normalization
 from thermodiff.data.normalize import identity
 from thermodiff.model import DiffusionModel
-from thermodiff.equations.products import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, matheron_update,
+from thermodiff.equations.products import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, secant_tilt, matheron_update,
                                   split_observation)
 from thermodiff.processes import DiffusionConfig, ProcessKind, make_process
 
@@ -101,6 +101,25 @@ def test_first_order_tilt_is_exact_for_a_linear_log_r():
     """r(x) = exp(g.x) shifts N(mu, V) to N(mu + V g, V) exactly."""
     mu, var, g = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 2.0]), torch.tensor([0.3, -1.0])
     assert torch.allclose(first_order_tilt(mu, var, g), torch.tensor([1.15, -4.0]))
+
+
+def test_the_secant_tilt_is_the_exact_product_for_isotropic_gaussian_evidence():
+    """r(x) = N(y; x, R I) and N(mu, v I): the product's mean mu + v / (v + R) (y - mu), exactly, from
+    two gradients (one R per example); a linear log r keeps the first-order form; and no step is
+    longer than the first-order one (which, for R much smaller than v, overshoots y by v / R)."""
+    mu = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]], dtype=torch.float64)
+    var, y = torch.full((2, 3), 0.5, dtype=torch.float64), torch.tensor([0.0, 1.0, 0.5], dtype=torch.float64)
+    R = torch.tensor([[0.01], [2.0]], dtype=torch.float64)
+    grad = lambda x: (y - x) / R  # noqa: E731
+    tilted = secant_tilt(mu, var, grad(mu), grad(first_order_tilt(mu, var, grad(mu))))
+    assert torch.allclose(tilted, mu + var / (var + R) * (y - mu))
+    g = torch.tensor([[0.3, -1.0, 0.0]], dtype=torch.float64)
+    assert torch.allclose(secant_tilt(mu[:1], var[:1], g, g), first_order_tilt(mu[:1], var[:1], g))
+    gen = torch.Generator().manual_seed(0)
+    g0, g1 = torch.randn(1000, 3, generator=gen, dtype=torch.float64), 3 * torch.randn(1000, 3, generator=gen, dtype=torch.float64)
+    shift = secant_tilt(mu[:1], var[:1], g0, g1) - mu[:1]
+    a = shift / (var[:1] * g0)
+    assert ((a > 0) & (a <= 1 + 1e-12)).all() and torch.allclose(a, a[:, :1].expand_as(a))  # one a per example
 
 
 # -- the sampler, on Gaussian data with the optimal reverse kernel -------------------------------

@@ -148,6 +148,21 @@ def first_order_tilt(mean: Tensor, var: Tensor, grad_log_r: Tensor) -> Tensor:
     return mean + var * grad_log_r
 
 
+def secant_tilt(mean: Tensor, var: Tensor, grad_at_mean: Tensor, grad_at_tilt: Tensor) -> Tensor:
+    """The first-order tilt, shortened along its own ray by the curvature of log r there: with g_0
+    the gradient at mu, the step d = Sigma g_0 and g_1 the gradient at mu + d, log N(mu + a d; mu, Sigma)
+    + log r(mu + a d) is, to second order in a, largest at a = g_0.d / (2 g_0.d - g_1.d) (per example,
+    over the last dimension). Exact for Gaussian r whose precision is isotropic where the step moves
+    (the product of two Gaussians); the first-order form for a linear log r (a = 1); a is kept in
+    (0, 1], so the step is never longer than the first-order one, which overshoots by Sigma / R where
+    r (variance R) is sharper than the step's own spread."""
+    step = var * grad_at_mean
+    slope_0 = (grad_at_mean * step).sum(-1, keepdim=True)  # d/da at a = 0, >= 0
+    slope_1 = (grad_at_tilt * step).sum(-1, keepdim=True)  # d/da of log r at a = 1
+    a = torch.where(slope_0 > 0, slope_0 / torch.maximum(2.0 * slope_0 - slope_1, slope_0), 1.0)
+    return mean + a * step
+
+
 def tweedie_covariance(jacobian: Tensor, alpha_bar: Tensor) -> Tensor:
     """Cov[x_0 | x_t] = (1 - alpha_bar_t) / sqrt(alpha_bar_t) * dE[x_0|x_t]/dx_t (Tweedie's formula
     to second order, for x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps), symmetrized (a
