@@ -6,7 +6,7 @@ coordinates 0 and 2 (data coordinates), given as a function, so smc takes the Sm
 tilted by log r_t's gradient, its twist r_t averaged over 16 fixed points of x_0 | x_t. Exact:
 log E_p[r] = 2 log(sqrt(2 pi) s) + log N(y; m, S + s^2 I) on those coordinates. For each s it prints
 smc's log p(y) minus the exact value with the reported standard error (16 systems of 16
-particles), for the step as it is (secant: shortened by the curvature of log r_t along its ray)
+particles) and how many of the systems carry it (``systems_ess``), for the step as it is (secant: shortened by the curvature of log r_t along its ray)
 and for the paper's first-order step.
 
     python benchmarks/smooth_sharp.py --T 100 --sd 0.5 0.1 0.05
@@ -35,8 +35,8 @@ from thermodiff.processes import DiffusionConfig, ProcessKind, make_process  # n
 KNOWN = np.array([True, False, True, False])
 
 
-def error(T: int, sd: float, seed: int) -> tuple[float, float]:
-    """(smc's log p(y) - exact, its reported standard error), nats."""
+def error(T: int, sd: float, seed: int) -> tuple[float, float, float]:
+    """(smc's log p(y) - exact, its reported standard error, nats; how many of the 16 systems carry it)."""
     process = make_process(DiffusionConfig(T=T))
     model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
     mean, cov = linear_gaussian_marginal(model, D, T)
@@ -49,7 +49,7 @@ def error(T: int, sd: float, seed: int) -> tuple[float, float]:
                                                                        + sd**2 * np.eye(KNOWN.sum()))
     config = PosteriorConfig(method="smc", particles=16, n_samples=256, seed=seed, dense_max=0)
     report = posterior(model, identity((D,)), (D,), ProcessKind.GAUSSIAN, Smooth(log_r, 256), config).report
-    return float(report.log_evidence[0] - exact), float(report.log_evidence_stderr[0])
+    return float(report.log_evidence[0] - exact), float(report.log_evidence_stderr[0]), float(report.systems_ess[0])
 
 
 def main() -> None:
@@ -59,13 +59,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     secant = smooth.secant_tilt
-    print(f"T = {args.T}; log p(y) error, nats (reported standard error)")
+    print(f"T = {args.T}; log p(y) error, nats (reported standard error), systems carrying it (of 16)")
     print("| sd of r | secant step | first-order step |\n|---|---|---|")
     for sd in args.sd:
         cells = []
         for step in (secant, lambda mean, var, g0, g1: first_order_tilt(mean, var, g0)):
             smooth.secant_tilt = step
-            cells.append("{:+.3g} ({:.2g})".format(*error(args.T, sd, args.seed)))
+            cells.append("{:+.3g} ({:.2g}), {:.1f}".format(*error(args.T, sd, args.seed)))
         smooth.secant_tilt = secant
         print(f"| {sd:g} | " + " | ".join(cells) + " |", flush=True)
 

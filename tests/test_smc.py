@@ -312,6 +312,7 @@ def test_cli_prints_and_writes_log_p_y_and_the_final_ess(tmp_path, capsys):
     written = json.loads(report.read_text())
     assert written["particles"] == 8 and written["systems_per_observation"] == 2 and len(written["observations"]) == 2
     assert all(math.isfinite(o["log_p_y_nats"]) and 1 <= o["ess"] <= 8 for o in written["observations"])
+    assert all(1 <= o["systems_ess"] <= 2 + 1e-9 for o in written["observations"])
     printed = capsys.readouterr().out
     assert "example 1: log p(y) = " in printed and "final ESS" in printed
     np.save(tmp_path / "one.npy", data[0])
@@ -320,3 +321,22 @@ def test_cli_prints_and_writes_log_p_y_and_the_final_ess(tmp_path, capsys):
     assert np.load(out).shape == (3, 3) and "example 0: log p(y)" in capsys.readouterr().out
     assert main(["denoise", str(run), "--data", str(tmp_path / "one.npy"), "--noise-std", "0.5", "--json-out", str(report),
                  "--out", str(out)]) == 2  # the report is smc's
+
+
+def test_a_log_p_y_that_few_systems_carry_is_flagged(capsys):
+    """The systems' own ESS, (sum Z_k)^2 / sum Z_k^2: 16 agreeing systems carry it all; one system 30
+    nats above the rest carries it alone, and the command says its standard error is not to be
+    trusted (the sharp Smooth r of benchmarks/smooth_sharp.py: 1-2 of 16, errors of 2-24 nats)."""
+    from thermodiff.cli.posterior import _report
+    from thermodiff.conditioning.particles import particle_report
+
+    log_z = torch.zeros(2, 16, dtype=torch.float64)
+    log_z[1, 3] = 30.0
+    finals = torch.stack([log_z, torch.zeros_like(log_z), torch.full_like(log_z, 5.0), torch.zeros_like(log_z)], -1)
+    report = particle_report(finals, 8)
+    assert np.allclose(report.systems_ess, [16.0, 1.0]) and report.carried_by_few().tolist() == [False, True]
+    _report(report, None)
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "example 1: 1.0 of the 16 systems" in warnings[0], warnings
+    one = particle_report(finals[:, :1], 8)  # one system: nothing to compare, nothing flagged
+    assert not one.carried_by_few().any()

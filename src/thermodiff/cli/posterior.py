@@ -100,6 +100,9 @@ def _report(report: ParticleReport, json_out: Path | None) -> None:
     for i, rec in enumerate(report.observations()):
         print(f"example {i}: log p(y) = {rec['log_p_y_nats']:.4f} ± {rec['log_p_y_stderr_nats']:.4f}, "
               f"final ESS {rec['ess']:.1f} of {report.particles}, resampled {rec['resamplings']:.1f} times")
+    for i in np.flatnonzero(report.carried_by_few()):
+        print(f"WARNING: example {i}: {report.systems_ess[i]:.1f} of the {report.systems} systems carry its log p(y); "
+              f"its standard error is too small to trust (more particles per system would tell)")
     if json_out is not None:
         json_out.write_text(json.dumps(report.summary(), indent=2) + "\n")
         print(f"wrote {json_out}")

@@ -163,7 +163,8 @@ def particle_report(finals: Tensor, M: int) -> ParticleReport:
     mean = finals.mean(1).cpu().numpy()
     return ParticleReport(log_evidence=log_z.cpu().numpy(), log_evidence_stderr=stderr.cpu().numpy(), ess=mean[:, 2],
                           resamplings=mean[:, 3], particles=M, systems=K,
-                          stderr_from="independent systems" if K > 1 else "ESS")
+                          stderr_from="independent systems" if K > 1 else "ESS",
+                          systems_ess=smc.effective_sample_size(finals[..., 0]).cpu().numpy())
 
 
 def resampling_seed(seed: int) -> int:

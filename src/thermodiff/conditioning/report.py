@@ -20,11 +20,20 @@ class ParticleReport:
     particles: int  # M, particles per system
     systems: int  # independent systems per observation
     stderr_from: str  # "independent systems" (their spread) or "ESS" (one system: the sum over epochs of 1/ESS - 1/M)
+    # (sum Z_k)^2 / sum Z_k^2 over the systems: how many of them carry the mean Z (``systems`` when they agree)
+    systems_ess: np.ndarray
 
     def observations(self) -> list[dict[str, float]]:
         """One record per observation, as written by ``--json-out``."""
-        return [{"log_p_y_nats": float(z), "log_p_y_stderr_nats": float(se), "ess": float(e), "resamplings": float(r)}
-                for z, se, e, r in zip(self.log_evidence, self.log_evidence_stderr, self.ess, self.resamplings)]
+        return [{"log_p_y_nats": float(z), "log_p_y_stderr_nats": float(se), "ess": float(e), "resamplings": float(r),
+                 "systems_ess": float(k)}
+                for z, se, e, r, k in zip(self.log_evidence, self.log_evidence_stderr, self.ess, self.resamplings,
+                                          self.systems_ess)]
+
+    def carried_by_few(self) -> np.ndarray:
+        """(N,) bool: a quarter or less of the systems (of at most 16) carry the mean. Its standard error,
+        a sample sd of Z_k whose tail the systems do not sample, is then too small to trust."""
+        return self.systems_ess < 0.25 * min(self.systems, 16)
 
     def summary(self) -> dict[str, Any]:
         return {"method": "smc", "particles": self.particles, "systems_per_observation": self.systems,
