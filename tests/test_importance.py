@@ -12,7 +12,7 @@ from torch.distributions import Normal
 from helpers import (EnumerationOracle, GaussianOracle, Perturbed, check_approach, enumerated_log_marginal,
                      linear_gaussian_log_marginal, paired_se)
 from thermodiff.evaluation.estimate import estimate_bound
-from thermodiff.evaluation.evaluate import degenerate, still_rising
+from thermodiff.evaluation.evaluate import carried_by_one, degenerate, still_rising
 from thermodiff.evaluation.importance import (ImportanceEstimate, blocked_bound, effective_sample_size, nested_sizes,
                                               trajectory_log_weights)
 from thermodiff.evaluation.report import describe_importance
@@ -108,6 +108,8 @@ def test_degenerate_weights_are_said_to_be_so():
     ess = effective_sample_size(log_w).numpy()
     assert np.median(ess) < 1.5 and degenerate(ess, 8)
     assert not degenerate(np.full(30, 6.0), 8) and not degenerate(np.ones(30), 1)
+    # k = 2: two unequal weights always give an ESS below 2; one carries them below 1.5
+    assert carried_by_one(np.array([1.99, 1.6, 1.2]), 2).tolist() == [False, False, True]
     record = {"units": "bits/example", "importance_samples": 8, "K_iw": -1.0, "K_iw_stderr": 0.1, "K_iw_minus_K": 0.5,
               "K_iw_minus_K_stderr": 0.1, "K_iw_data": -1.0, "ess_mean": 1.1, "ess_median": 1.0, "ess_min": 1.0,
               "K_iw_nested": {"1": -1.5, "8": -1.0}, "iw_degenerate": True}

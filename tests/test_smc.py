@@ -340,3 +340,24 @@ def test_a_log_p_y_that_few_systems_carry_is_flagged(capsys):
     assert len(warnings) == 1 and "example 1: 1.0 of the 16 systems" in warnings[0], warnings
     one = particle_report(finals[:, :1], 8)  # one system: nothing to compare, nothing flagged
     assert not one.carried_by_few().any()
+    for K in (2, 4):  # few systems: one of them carrying it all is flagged, agreeing ones are not
+        few = particle_report(torch.cat([finals[:, :K - 1], finals[:, 3:4]], 1), 8)
+        assert few.carried_by_few().tolist() == [False, True], (K, few.systems_ess)
+
+
+def test_a_sharp_smooth_r_is_not_overshot_and_its_log_p_y_is_flagged():
+    """r a Gaussian of sd 0.05 on two coordinates of the oracle, given as a function (benchmarks/
+    smooth_sharp.py at T = 100): the first-order step throws the particles about 1e73 nats away; the
+    secant step lands within tens of nats, and the report says that few systems carry the estimate,
+    which is still far off (the 16-point twist's limit)."""
+    process = make_process(DiffusionConfig(T=100))
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    mean, cov = linear_gaussian_marginal(model, D, 100)
+    known = np.array([True, False, True, False])
+    y, sd = (mean + np.array([1.0, 0.0, -0.5, 0.0]) * np.sqrt(np.diag(cov)))[known], 0.05
+    log_r = lambda x: -0.5 * ((x[:, torch.as_tensor(known)] - torch.as_tensor(y)) ** 2).sum(-1) / sd**2  # noqa: E731
+    exact = 2 * math.log(math.sqrt(2 * math.pi) * sd) + mvn.logpdf(y, mean[known], cov[np.ix_(known, known)] + sd**2 * np.eye(2))
+    config = PosteriorConfig(method="smc", particles=16, n_samples=256, seed=0, dense_max=0)
+    report = posterior(model, identity((D,)), (D,), GAUSSIAN, Smooth(log_r, 256), config).report
+    assert -100 < report.log_evidence[0] - exact < 1, report
+    assert report.carried_by_few()[0], report.systems_ess

@@ -31,9 +31,12 @@ class ParticleReport:
                                           self.systems_ess)]
 
     def carried_by_few(self) -> np.ndarray:
-        """(N,) bool: a quarter or less of the systems (of at most 16) carry the mean. Its standard error,
-        a sample sd of Z_k whose tail the systems do not sample, is then too small to trust."""
-        return self.systems_ess < 0.25 * min(self.systems, 16)
+        """(N,) bool: with two systems or more, at most a quarter of them (of at most 16; at least 1.5
+        systems' worth) carry the mean. Its standard error, a sample sd of Z_k whose tail the systems
+        do not sample, is then too small to trust."""
+        if self.systems < 2:
+            return np.zeros(self.systems_ess.shape, dtype=bool)
+        return self.systems_ess <= max(1.5, 0.25 * min(self.systems, 16)) + 1e-9
 
     def summary(self) -> dict[str, Any]:
         return {"method": "smc", "particles": self.particles, "systems_per_observation": self.systems,

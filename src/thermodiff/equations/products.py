@@ -152,8 +152,9 @@ def secant_tilt(mean: Tensor, var: Tensor, grad_at_mean: Tensor, grad_at_tilt: T
     """The first-order tilt, shortened along its own ray by the curvature of log r there: with g_0
     the gradient at mu, the step d = Sigma g_0 and g_1 the gradient at mu + d, log N(mu + a d; mu, Sigma)
     + log r(mu + a d) is, to second order in a, largest at a = g_0.d / (2 g_0.d - g_1.d) (per example,
-    over the last dimension). Exact for Gaussian r whose precision is isotropic where the step moves
-    (the product of two Gaussians); the first-order form for a linear log r (a = 1); a is kept in
+    over the last dimension). The product of two Gaussians exactly when Sigma times r's precision is
+    a multiple of the identity on the step's span (isotropic r, equal variances); elsewhere the best
+    point on the first-order ray. The first-order form for a linear log r (a = 1); a is kept in
     (0, 1], so the step is never longer than the first-order one, which overshoots by Sigma / R where
     r (variance R) is sharper than the step's own spread."""
     step = var * grad_at_mean

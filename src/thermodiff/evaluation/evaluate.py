@@ -114,11 +114,21 @@ def per_dimension(name: str, log2_data: np.ndarray, dims: int) -> dict[str, floa
     return {name: -float(log2_data.mean()) / dims, f"{name}_stderr": se / dims}
 
 
+def one_carries(k: int) -> float:
+    """The effective sample size below which one trajectory carries nearly all of an example's weight:
+    2, or 1.5 for k = 2 (where any two unequal weights are below 2)."""
+    return min(2.0, 1.0 + (k - 1) / 2)
+
+
+def carried_by_one(ess: np.ndarray, k: int) -> np.ndarray:
+    return ess < one_carries(k)
+
+
 def degenerate(ess: np.ndarray, k: int) -> bool:
     """Weights are degenerate when in half the examples or more one trajectory carries nearly all the
-    weight: median effective sample size below 2 (1.5 for k = 2). L_k is then still a lower bound in
-    expectation, but far from converged: how far it is below log p(x) cannot be read off it."""
-    return k >= 2 and float(np.median(ess)) < min(2.0, 1.0 + (k - 1) / 2)
+    weight (``carried_by_one``). L_k is then still a lower bound in expectation, but far from
+    converged: how far it is below log p(x) cannot be read off it."""
+    return k >= 2 and float(np.median(ess)) < one_carries(k)
 
 
 def still_rising(nested: dict[int, np.ndarray], per: int) -> dict[str, Any]:
@@ -143,7 +153,7 @@ def importance_keys(iw: ImportanceEstimate, K: BoundEstimate, log2_jacobian: flo
     se = (lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) / per if v.size > 1 else float("nan"))
     return {"K_iw": float(L.mean()) / per, "K_iw_data": (float(L.mean()) + log2_jacobian) / per, "K_iw_stderr": se(L),
             "importance_samples": iw.k, "ess_mean": float(ess.mean()), "ess_min": float(ess.min()),
-            "ess_median": float(np.median(ess)), "ess_below_2": float((ess < 2.0).mean()) if iw.k >= 2 else 0.0,
+            "ess_median": float(np.median(ess)), "ess_below_2": float(carried_by_one(ess, iw.k).mean()) if iw.k >= 2 else 0.0,
             "iw_degenerate": degenerate(ess, iw.k),
             "K_iw_nested": {str(j): float(v.mean()) / per for j, v in nested.items()},
             "K_iw_nested_stderr": {str(j): se(v) for j, v in nested.items()},
