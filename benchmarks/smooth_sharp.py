@@ -1,13 +1,13 @@
 """smc with evidence given as a function (``Smooth(log_r, n)``), against the exact log p(y), as r sharpens.
 
 The model is the Gaussian oracle of the tests (tests/test_posterior.py's 4-D independent Gaussian
-data, the optimal reverse kernel, so p(x_0) is the linear-Gaussian marginal and known exactly). r is a Gaussian of sd ``s`` on
-coordinates 0 and 2 (data coordinates), given as a function, so smc takes the Smooth path: its step
-tilted by log r_t's gradient, its twist r_t averaged over 16 fixed points of x_0 | x_t. Exact:
-log E_p[r] = 2 log(sqrt(2 pi) s) + log N(y; m, S + s^2 I) on those coordinates. For each s it prints
-smc's log p(y) minus the exact value with the reported standard error (16 systems of 16
-particles) and how many of the systems carry it (``systems_ess``), for the step as it is (secant: shortened by the curvature of log r_t along its ray)
-and for the paper's first-order step.
+data, the optimal reverse kernel), so p(x_0) is the linear-Gaussian marginal, known exactly. r is a
+Gaussian of sd ``s`` on coordinates 0 and 2 (data coordinates), given as a function, so smc takes
+the Smooth path: its step tilted by log r_t's gradient, its twist r_t averaged over 16 fixed points
+of x_0 | x_t. Exact: log E_p[r] = 2 log(sqrt(2 pi) s) + log N(y; m, S + s^2 I) on those coordinates.
+For each s it prints smc's log p(y) minus the exact value, the reported standard error (16 systems
+of 16 particles) and how many of the systems carry it (``systems_ess``), for the step as it is
+(secant: shortened by the curvature of log r_t along its ray) and for the paper's first-order step.
 
     python benchmarks/smooth_sharp.py --T 100 --sd 0.5 0.1 0.05
 """

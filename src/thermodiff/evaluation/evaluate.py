@@ -121,6 +121,7 @@ def one_carries(k: int) -> float:
 
 
 def carried_by_one(ess: np.ndarray, k: int) -> np.ndarray:
+    """Never for k = 1 (the threshold is 1, the smallest ESS)."""
     return ess < one_carries(k)
 
 
@@ -153,7 +154,7 @@ def importance_keys(iw: ImportanceEstimate, K: BoundEstimate, log2_jacobian: flo
     se = (lambda v: float(v.std(ddof=1) / math.sqrt(v.size)) / per if v.size > 1 else float("nan"))
     return {"K_iw": float(L.mean()) / per, "K_iw_data": (float(L.mean()) + log2_jacobian) / per, "K_iw_stderr": se(L),
             "importance_samples": iw.k, "ess_mean": float(ess.mean()), "ess_min": float(ess.min()),
-            "ess_median": float(np.median(ess)), "ess_below_2": float(carried_by_one(ess, iw.k).mean()) if iw.k >= 2 else 0.0,
+            "ess_median": float(np.median(ess)), "ess_below_2": float(carried_by_one(ess, iw.k).mean()),
             "iw_degenerate": degenerate(ess, iw.k),
             "K_iw_nested": {str(j): float(v.mean()) / per for j, v in nested.items()},
             "K_iw_nested_stderr": {str(j): se(v) for j, v in nested.items()},

@@ -6,6 +6,8 @@ import json
 import math
 from typing import Any
 
+from .evaluate import one_carries
+
 
 def strict_json(record: Any, **kwargs: Any) -> str:
     """JSON that strict parsers accept: a value that is not a finite number (NaN: see ``describe``) is null."""
@@ -92,7 +94,7 @@ def describe_importance(record: dict[str, Any]) -> list[str]:
                      f"{record['bits_per_dim_iw_stderr']:.4f} (lower is better)")
     if record.get("ess_below_2", 0.0) > 0 and not record["iw_degenerate"]:
         lines.append(f"in {100 * record['ess_below_2']:.0f}% of the examples one trajectory carries nearly all the weight "
-                     "(effective sample size below 2)")
+                     f"(effective sample size below {one_carries(k):g})")
     if record.get("K_iw_still_rising"):
         lines.append(f"NOTE: L_k still rises from k = {record['K_iw_last_gain_from']} to {k} "
                      f"({record['K_iw_last_gain']:+.4f} +- {record['K_iw_last_gain_stderr']:.4f} {u}, paired): "
