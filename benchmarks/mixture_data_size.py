@@ -6,7 +6,8 @@ be as right as its training examples near those values. For each ``--runs RUN`` 
 inpainting observations of that benchmark (taken from the held-out split of ``--observations-from``,
 rng seed 7, so that every run is scored on the same points), this prints the mode masses of:
 
-- truth: the exact posterior;
+- truth: the exact posterior's mode masses (200000 draws, each counted to its mode of largest
+  responsibility, as the benchmark counts samples);
 - data: the run's training examples near the known values, weighted by a Gaussian kernel of
   bandwidth h on the known coordinates and assigned to modes by the exact responsibilities of
   their unknown coordinates; beside it, the same kernel applied to 2,000,000 exact draws. The
@@ -15,11 +16,12 @@ rng seed 7, so that every run is scored on the same points), this prints the mod
   count of examples);
 - model: the model's own posterior, with no sampler: ``--draws`` exact-posterior draws reweighted
   by p_model / p_true, log p_model the bound L_k (``posterior_model_check.py``'s estimator; its
-  masses agree to 3 decimals for k = 1 and 64 on the default run), TV against the same draws
-  unweighted (paired) with a bootstrap standard error.
+  masses agree to 3 decimals for k = 1 and 64 on the default run), printed as the truth's masses
+  plus the reweighting's shift on the same draws; its TV is that shift's (paired), with a
+  bootstrap standard error, and the reweighting's effective sample size.
 
     python benchmarks/mixture_data_size.py --runs runs/bench-mixture/run runs/bench-mixture-200k/run \\
-        --observations-from runs/bench-mixture/run
+        --observations-from runs/bench-mixture/run      # README: five runs, two data sizes
 """
 
 from __future__ import annotations
@@ -47,20 +49,23 @@ def kernel_masses(x: np.ndarray, known: np.ndarray, exact: pm.Exact, examples: n
     return pmc.masses(modes, k / k.sum(), len(exact.w)), float(k.sum() ** 2 / (k**2).sum())
 
 
-def training_examples(run: Run) -> np.ndarray:
-    train = run.load_splits().train
-    return np.asarray(train.source[train.index], dtype=np.float64)
+def mode_masses(known: np.ndarray, exact: pm.Exact, seed: int) -> np.ndarray:
+    """The exact posterior's mode masses as the benchmark counts them (largest responsibility), 200000 draws."""
+    draws = exact.draw(200_000, np.random.default_rng(seed))
+    return pmc.masses(pmc.assign(exact, draws, known), np.full(len(draws), 1 / len(draws)), len(exact.w))
 
 
-def model_masses(run: Run, known: np.ndarray, exact: pm.Exact, draws: int, k: int, seed: int) -> tuple[np.ndarray, float, float]:
-    """(the model's posterior mode masses, paired TV from the unweighted draws, its bootstrap stderr)."""
+def model_masses(run: Run, known: np.ndarray, exact: pm.Exact, truth: np.ndarray, draws: int, k: int,
+                 seed: int) -> tuple[np.ndarray, float, float, float]:
+    """(the model's posterior mode masses as truth + the reweighting's paired shift, that shift's TV
+    with its bootstrap stderr, the reweighting's ESS)."""
     x = pmc.proposal(exact, draws, seed=seed)
     modes = pmc.assign(exact, x, known)
     log_w = pmc.model_log_density(run, x, k, 12345 + seed)[f"L{k}"] - pmc.log_true_density(x)
     K = len(exact.w)
-    got = pmc.masses(modes, pmc.normalized(log_w), K)
-    same = pmc.masses(modes, np.full(len(modes), 1 / len(modes)), K)
-    return got, pmc.tv(got, same), pmc.bootstrap(modes, log_w, K, {})["tv_model_truth_paired_stderr"]
+    shift = pmc.masses(modes, pmc.normalized(log_w), K) - pmc.masses(modes, np.full(len(modes), 1 / len(modes)), K)
+    tv_stderr = pmc.bootstrap(modes, log_w, K, {})["tv_model_truth_paired_stderr"]
+    return truth + shift, 0.5 * float(np.abs(shift).sum()), tv_stderr, pmc.ess(log_w)
 
 
 def main() -> None:
@@ -78,10 +83,11 @@ def main() -> None:
     f = lambda v: "/".join(f"{a:.3f}" for a in v)  # noqa: E731
     for path in args.runs:
         run, started, tvs = Run.open(path), time.monotonic(), []
-        examples = training_examples(run)
+        examples = np.asarray(run.load_splits().train, dtype=np.float64)
         print(f"\nrun {path}: {len(examples)} training examples")
         for i, (x, known, exact) in enumerate(zip(y, masks, exacts)):
-            print(f"  observation {i} (known {np.flatnonzero(known).tolist()}): truth {f(exact.w)}")
+            truth = mode_masses(known, exact, 99 + i)
+            print(f"  observation {i} (known {np.flatnonzero(known).tolist()}): exact mode masses {f(truth)}")
             for h in args.bandwidths:
                 data, n_eff = kernel_masses(x, known, exact, examples, h)
                 smooth, _ = kernel_masses(x, known, exact, big, h)
@@ -89,9 +95,10 @@ def main() -> None:
                 stderr = np.sqrt(smooth * (1 - smooth) / n_eff)
                 print(f"    h = {h:g}: training data {f(data)} (effective count {n_eff:.0f}), smoothed truth {f(smooth)}: "
                       f"data - smoothed truth {'/'.join(f'{a:+.3f}' for a in off)} (+- {f(stderr)}), TV {0.5 * np.abs(off).sum():.3f}")
-            got, tv, tv_stderr = model_masses(run, known, exact, args.draws, args.importance_samples, 11 + i)
+            got, tv, tv_stderr, ess = model_masses(run, known, exact, truth, args.draws, args.importance_samples, 11 + i)
             tvs.append(tv)
-            print(f"    model's own posterior {f(got)}: TV from the truth {tv:.3f} +- {tv_stderr:.3f} (paired, {args.draws} draws)")
+            print(f"    model's own posterior {f(got)} (exact + the paired shift): TV from the truth {tv:.3f} +- "
+                  f"{tv_stderr:.3f} ({args.draws} draws, reweighting ESS {ess:.0f})")
         print(f"  model's TV from the truth: mean {np.mean(tvs):.3f}, worst {np.max(tvs):.3f} "
               f"({(time.monotonic() - started) / 60:.1f} min)")
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from thermodiff.conditioning import Method, PosteriorConfig
 from thermodiff.evaluation.baselines import gaussian_inpaint, wiener_denoise
-from thermodiff.restoration import psnr, restore, snr1_noise_std
+from thermodiff.restoration import psnr, restore
 from thermodiff.run import Run
 
 
@@ -47,10 +47,10 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=["denoise", "inpaint"], choices=["denoise", "inpaint"])
     args = parser.parse_args()
     run = Run.open(args.run)
-    train = run.load_splits().train
+    train = np.asarray(run.load_splits().train, dtype=np.float64)
     clean = run.heldout()[: args.images]
     peak = float(run.levels - 1) if run.levels else float(train.max())
-    noise = snr1_noise_std(train)
+    noise = run.data_std()  # SNR 1: noise as strong as the training pixels' spread (as thermodiff plot)
 
     def config(name: str) -> PosteriorConfig:
         return PosteriorConfig(n_samples=args.samples, **VARIANTS[name])

@@ -18,11 +18,11 @@ the exact posterior, a mixture of Gaussians in closed form:
 "exact samples" are as many draws from the exact posterior: the Monte Carlo floor.
 
 Why 200000 examples: inpainting conditions on exact values of two coordinates, so a model's
-posterior there can only be as good as the training examples near those values. With 20000
-examples (18000 trained on), the training set's own mode masses near the first observation were
-0.04-0.05 off the truth's (``benchmarks/mixture_data_size.py``), and a default model followed its
-data: its own posterior was 0.074 from the exact one, more than the 0.05 target, whatever the
-sampler. Trained on 180000 examples with the same settings it was 0.031 off.
+posterior there can only be as good as what it learned near those values. Trained on 18000
+examples (three data seeds, default settings), a model's own posterior on six inpainting
+observations was 0.015-0.026 from the exact one on average and 0.038-0.077 at worst, the worst
+above the 0.05 target whatever the sampler; on 180000 examples, 0.007-0.008 and 0.016-0.031
+(``benchmarks/mixture_data_size.py``).
 
     python benchmarks/posterior_mixture.py --out runs/bench-mixture
 """
@@ -163,6 +163,9 @@ def train(args) -> Path:
     if args.run is not None:
         return args.run
     data, run_dir = args.out / f"mixture4-{args.examples}.npy", args.out / "run"
+    trained_on = Path(Run.open(run_dir).config.data.source).name if (run_dir / "config.json").exists() else data.name
+    if trained_on != data.name:
+        raise SystemExit(f"{run_dir} was trained on {trained_on}, not {data.name}: give another --out (or --run to reuse it)")
     if not data.exists():
         np.save(data, generate(args.examples))
     if not (run_dir / "checkpoint.safetensors").exists():

@@ -117,3 +117,27 @@ def test_image_posteriors_png_in_and_out_and_the_restoration_figure(tmp_path, ca
     for kind in ("denoise", "inpaint"):
         assert main(["plot", str(run_dir), "--kind", kind, "--out", str(tmp_path / f"{kind}.png")]) == 0
         assert "PSNR" in capsys.readouterr().out
+
+
+def test_the_image_posterior_benchmark_scores_paper_and_smc_beside_the_baselines(tmp_path, capsys, monkeypatch):
+    """benchmarks/posterior_images.py on a tiny run: a row per task for paper, smc and the linear
+    baseline (it once read the training split in a form the restoration baselines could not use)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    run_dir = tmp_path / "dl"
+    assert main(["train", "deadleaves:size=8,n=120", "--out", str(run_dir), *TINY_IMAGES]) == 0
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "posterior_images.py"
+    spec = importlib.util.spec_from_file_location("posterior_images", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    monkeypatch.setattr(sys, "argv", ["posterior_images.py", str(run_dir), "--images", "2", "--samples", "2",
+                                      "--methods", "paper", "smc, M = 4"])
+    capsys.readouterr()
+    benchmark.main()
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    methods = {tuple(cell.strip() for cell in line.split("|")[1:3]) for line in table}
+    for task in ("denoise", "inpaint"):
+        assert {(task, "paper"), (task, "smc, M = 4")} <= methods, table
+    assert ("denoise", "Wiener filter (fitted Gaussian)") in methods and ("inpaint", "Gaussian conditional mean") in methods

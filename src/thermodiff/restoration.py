@@ -31,11 +31,6 @@ class Restoration:
         return self.samples.mean(axis=0)
 
 
-def snr1_noise_std(train: np.ndarray) -> float:
-    """Noise as strong as the signal (SNR 1, the paper's denoising figure): the pixels' standard deviation."""
-    return float(train.std())
-
-
 def central_mask(shape: tuple[int, ...], hidden: float = 0.5) -> np.ndarray:
     """True where known: all but a central square of side ``hidden`` times the image side."""
     mask = np.ones(shape, dtype=bool)
