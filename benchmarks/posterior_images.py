@@ -12,7 +12,7 @@ one backward pass per step); diffused without that coupling; and smc with 4 part
 system (started from noise; each sample costs about what a diffused chain costs, plus one
 forward pass of the network per step for the twist).
 
-    python benchmarks/posterior_images.py runs/bench-images/deadleaves --images 12 --samples 16
+    python benchmarks/posterior_images.py runs/bench-ct/deadleaves-discrete --images 12 --samples 16
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal as mvn
 
 from thermodiff.conditioning import Method, PosteriorConfig
+from thermodiff.errors import DataError
 from thermodiff.run import Run
 
 D = 4
@@ -163,11 +164,13 @@ def train(args) -> Path:
     if args.run is not None:
         return args.run
     data, run_dir = args.out / f"mixture4-{args.examples}.npy", args.out / "run"
-    trained_on = Path(Run.open(run_dir).config.data.source).name if (run_dir / "config.json").exists() else data.name
-    if trained_on != data.name:
-        raise SystemExit(f"{run_dir} was trained on {trained_on}, not {data.name}: give another --out (or --run to reuse it)")
     if not data.exists():
         np.save(data, generate(args.examples))
+    if (run_dir / "config.json").exists():
+        try:  # the run in --out must have been trained on these examples
+            Run.open(run_dir).load_splits(source=str(data))
+        except DataError as e:
+            raise SystemExit(f"{e}: give another --out (or --run to reuse that run)") from None
     if not (run_dir / "checkpoint.safetensors").exists():
         limit = [] if args.time_limit is None else ["--time-limit", str(args.time_limit)]
         subprocess.run([sys.executable, "-m", "thermodiff", "train", str(data), "--out", str(run_dir), *limit], check=True)

@@ -136,8 +136,12 @@ def test_the_image_posterior_benchmark_scores_paper_and_smc_beside_the_baselines
                                       "--methods", "paper", "smc, M = 4"])
     capsys.readouterr()
     benchmark.main()
-    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    methods = {tuple(cell.strip() for cell in line.split("|")[1:3]) for line in table}
-    for task in ("denoise", "inpaint"):
-        assert {(task, "paper"), (task, "smc, M = 4")} <= methods, table
-    assert ("denoise", "Wiener filter (fitted Gaussian)") in methods and ("inpaint", "Gaussian conditional mean") in methods
+    out = capsys.readouterr().out
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.splitlines()
+            if line.startswith("| ") and not line.startswith("| task")]
+    scores = {(task, method): float(score.split()[0]) for task, method, score, *_ in rows}
+    expected = {("denoise", m) for m in ("noisy input", "Wiener filter (fitted Gaussian)", "paper", "smc, M = 4")}
+    expected |= {("inpaint", m) for m in ("Gaussian conditional mean", "paper", "smc, M = 4")}
+    assert set(scores) == expected, out
+    assert all(math.isfinite(v) and v > 0 for v in scores.values()), out
+    assert f"noise std {Run.open(run_dir).data_std():.1f} (SNR 1)" in out
