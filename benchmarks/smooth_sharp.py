@@ -2,7 +2,8 @@
 
 The model is the Gaussian oracle of the tests (tests/test_posterior.py's 4-D independent Gaussian
 data, the optimal reverse kernel), so p(x_0) is the linear-Gaussian marginal, known exactly. r is a
-Gaussian of sd ``s`` on coordinates 0 and 2 (data coordinates), given as a function, so smc takes
+Gaussian of sd ``s`` on coordinates 0 and 2 (data coordinates; tests/test_smc.py's
+``sharp_gaussian_evidence``), given as a function, so smc takes
 the Smooth path: its step tilted by log r_t's gradient, its twist r_t averaged over 16 fixed points
 of x_0 | x_t. Exact: log E_p[r] = 2 log(sqrt(2 pi) s) + log N(y; m, S + s^2 I) on those coordinates.
 For each s it prints smc's log p(y) minus the exact value, the reported standard error (16 systems
@@ -18,35 +19,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from scipy.stats import multivariate_normal as mvn
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from helpers import GaussianOracle  # noqa: E402
-from test_posterior import D, M_W, S_W  # noqa: E402
-from test_smc import linear_gaussian_marginal  # noqa: E402
+from test_posterior import D  # noqa: E402
+from test_smc import sharp_gaussian_evidence  # noqa: E402
 from thermodiff.conditioning import PosteriorConfig, Smooth, posterior, smooth  # noqa: E402
 from thermodiff.data.normalize import identity  # noqa: E402
 from thermodiff.equations.products import first_order_tilt  # noqa: E402
-from thermodiff.model import DiffusionModel  # noqa: E402
-from thermodiff.processes import DiffusionConfig, ProcessKind, make_process  # noqa: E402
-
-KNOWN = np.array([True, False, True, False])
+from thermodiff.processes import ProcessKind  # noqa: E402
 
 
 def error(T: int, sd: float, seed: int) -> tuple[float, float, float]:
     """(smc's log p(y) - exact, its reported standard error, nats; how many of the 16 systems carry it)."""
-    process = make_process(DiffusionConfig(T=T))
-    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
-    mean, cov = linear_gaussian_marginal(model, D, T)
-    y = (mean + np.array([1.0, 0.0, -0.5, 0.0]) * np.sqrt(np.diag(cov)))[KNOWN]
-
-    def log_r(x: torch.Tensor) -> torch.Tensor:
-        return -0.5 * ((x[:, torch.as_tensor(KNOWN)] - torch.as_tensor(y)) ** 2).sum(-1) / sd**2
-
-    exact = KNOWN.sum() * np.log(np.sqrt(2 * np.pi) * sd) + mvn.logpdf(y, mean[KNOWN], cov[np.ix_(KNOWN, KNOWN)]
-                                                                       + sd**2 * np.eye(KNOWN.sum()))
+    model, log_r, exact = sharp_gaussian_evidence(T, sd)
     config = PosteriorConfig(method="smc", particles=16, n_samples=256, seed=seed, dense_max=0)
     report = posterior(model, identity((D,)), (D,), ProcessKind.GAUSSIAN, Smooth(log_r, 256), config).report
     return float(report.log_evidence[0] - exact), float(report.log_evidence_stderr[0]), float(report.systems_ess[0])

@@ -12,8 +12,8 @@ from thermodiff.conditioning import CONDITIONERS, Method, PosteriorConfig, Smoot
 from thermodiff.data import DataError, Normalization
 from thermodiff.data.normalize import identity
 from thermodiff.model import DiffusionModel
-from thermodiff.equations.products import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step, secant_tilt, matheron_update,
-                                  split_observation)
+from thermodiff.equations.products import (LinearEvidence, condition_gaussian, first_order_tilt, matched_step,
+                                           matheron_update, secant_tilt, split_observation)
 from thermodiff.processes import DiffusionConfig, ProcessKind, make_process
 
 D = 4

@@ -345,18 +345,26 @@ def test_a_log_p_y_that_few_systems_carry_is_flagged(capsys):
         assert few.carried_by_few().tolist() == [False, True], (K, few.systems_ess)
 
 
+def sharp_gaussian_evidence(T: int, sd: float):
+    """(the 4-D oracle model, log r, exact log p(y) in nats): r a Gaussian of sd ``sd`` on coordinates
+    0 and 2, given as a function (so smc takes the Smooth path), centred 1 and -0.5 marginal sds
+    from the marginal mean; log E_p[r] = 2 log(sqrt(2 pi) sd) + log N(y; m, S + sd^2 I) there."""
+    process = make_process(DiffusionConfig(T=T))
+    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
+    mean, cov = linear_gaussian_marginal(model, D, T)
+    known = np.array([True, False, True, False])
+    y = (mean + np.array([1.0, 0.0, -0.5, 0.0]) * np.sqrt(np.diag(cov)))[known]
+    log_r = lambda x: -0.5 * ((x[:, torch.as_tensor(known)] - torch.as_tensor(y)) ** 2).sum(-1) / sd**2  # noqa: E731
+    exact = 2 * math.log(math.sqrt(2 * math.pi) * sd) + mvn.logpdf(y, mean[known], cov[np.ix_(known, known)] + sd**2 * np.eye(2))
+    return model, log_r, exact
+
+
 def test_a_sharp_smooth_r_is_not_overshot_and_its_log_p_y_is_flagged():
     """r a Gaussian of sd 0.05 on two coordinates of the oracle, given as a function (benchmarks/
     smooth_sharp.py at T = 100): the first-order step throws the particles about 1e73 nats away; the
     secant step lands within tens of nats, and the report says that few systems carry the estimate,
     which is still far off (the 16-point twist's limit)."""
-    process = make_process(DiffusionConfig(T=100))
-    model = DiffusionModel(process, GaussianOracle(process, M_W, S_W))
-    mean, cov = linear_gaussian_marginal(model, D, 100)
-    known = np.array([True, False, True, False])
-    y, sd = (mean + np.array([1.0, 0.0, -0.5, 0.0]) * np.sqrt(np.diag(cov)))[known], 0.05
-    log_r = lambda x: -0.5 * ((x[:, torch.as_tensor(known)] - torch.as_tensor(y)) ** 2).sum(-1) / sd**2  # noqa: E731
-    exact = 2 * math.log(math.sqrt(2 * math.pi) * sd) + mvn.logpdf(y, mean[known], cov[np.ix_(known, known)] + sd**2 * np.eye(2))
+    model, log_r, exact = sharp_gaussian_evidence(100, 0.05)
     config = PosteriorConfig(method="smc", particles=16, n_samples=256, seed=0, dense_max=0)
     report = posterior(model, identity((D,)), (D,), GAUSSIAN, Smooth(log_r, 256), config).report
     assert -100 < report.log_evidence[0] - exact < 1, report

@@ -129,7 +129,7 @@ def degenerate(ess: np.ndarray, k: int) -> bool:
     """Weights are degenerate when in half the examples or more one trajectory carries nearly all the
     weight (``carried_by_one``). L_k is then still a lower bound in expectation, but far from
     converged: how far it is below log p(x) cannot be read off it."""
-    return k >= 2 and float(np.median(ess)) < one_carries(k)
+    return float(np.median(ess)) < one_carries(k)
 
 
 def still_rising(nested: dict[int, np.ndarray], per: int) -> dict[str, Any]:
